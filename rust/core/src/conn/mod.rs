@@ -1,0 +1,564 @@
+//! One TCP connection (the TCB of RFC 9293 3.3.1) and its user calls.
+//!
+//! The work is split by concept: `input` processes arriving segments (RFC 9293 3.10.7),
+//! `output` decides what to send (3.8, RFC 5681), `timers` handles expiries (RFC 6298, 3.10.8).
+//! This file holds the state they share and the user calls (3.10.1-3.10.6).
+
+pub mod events;
+mod input;
+mod output;
+pub mod rules;
+pub mod state;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::cc::NewReno;
+use crate::reassembly::Reassembly;
+use crate::rtt::{RtoConfig, RttEstimator, RttSampler};
+use crate::seq::SeqNum;
+use crate::wire::{TcpFlags, TcpRepr, WireError};
+
+pub use input::rst_reply;
+pub use events::{
+    ConnError, Counters, Disposition, Event, EventLog, LogEntry, LogKind, SegmentSummary,
+    SendReason,
+};
+pub use rules::RuleId;
+pub use state::State;
+
+/// Per-connection settings. `Default` gives RFC-conformant values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The MSS we announce and the largest payload we send (RFC 9293 3.7.1).
+    pub mss: u16,
+    /// Bytes the user may queue for sending (back-pressure beyond it).
+    pub send_buffer: usize,
+    /// Bytes of received data we buffer; the advertised window is what is free of it.
+    pub recv_buffer: usize,
+    pub rto: RtoConfig,
+    /// Retransmissions of one segment before giving up with `TimedOut` (RFC 9293 3.8.3, R2).
+    pub max_retransmissions: u32,
+    /// The same for SYN and SYN-ACK.
+    pub max_syn_retransmissions: u32,
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this (RFC 9293 3.4.2).
+    pub msl_us: u64,
+    /// Duplicate ACKs that trigger fast retransmit (RFC 5681 3.2).
+    pub dupack_threshold: u32,
+    /// Initial congestion window in segments.
+    pub initial_window_segments: u32,
+    /// Entries kept in the event log; later ones are counted, not stored.
+    pub log_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mss: 1460,
+            send_buffer: 256 * 1024,
+            recv_buffer: 65535,
+            rto: RtoConfig::default(),
+            max_retransmissions: 15,
+            max_syn_retransmissions: 6,
+            msl_us: 30_000_000,
+            dupack_threshold: 3,
+            initial_window_segments: 10,
+            log_limit: 100_000,
+        }
+    }
+}
+
+impl Config {
+    /// Reject settings the machinery cannot work with.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.mss < 64 {
+            return Err(Error::InvalidInput("mss must be at least 64"));
+        }
+        if self.send_buffer == 0 || self.recv_buffer == 0 {
+            return Err(Error::InvalidInput("buffer sizes must be positive"));
+        }
+        if self.rto.min_rto_us == 0 || self.rto.min_rto_us > self.rto.max_rto_us {
+            return Err(Error::InvalidInput("need 0 < min_rto <= max_rto"));
+        }
+        if self.dupack_threshold == 0 {
+            return Err(Error::InvalidInput("dupack_threshold must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Local misuse or a failed connection, reported to the caller of a user call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The call makes no sense in this state (e.g. `connect` twice).
+    InvalidState(&'static str),
+    /// A bad argument.
+    InvalidInput(&'static str),
+    /// No connection yet (send on a listening connection).
+    NotConnected,
+    /// Sending after our own close/shutdown, or after the connection failed.
+    BrokenPipe,
+    /// The connection failed; the reason.
+    Connection(ConnError),
+    /// A segment could not be parsed.
+    Wire(WireError),
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::InvalidState(s) | Error::InvalidInput(s) => f.write_str(s),
+            Error::NotConnected => f.write_str("connection is not established"),
+            Error::BrokenPipe => f.write_str("cannot send after the connection was closed"),
+            Error::Connection(e) => f.write_str(e.as_str()),
+            Error::Wire(e) => write!(f, "malformed segment: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The TCB's sequence variables, named as in RFC 9293 3.3.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tcb {
+    pub iss: SeqNum,
+    pub irs: SeqNum,
+    pub snd_una: SeqNum,
+    pub snd_nxt: SeqNum,
+    /// Highest sequence number sent so far (`snd_nxt` goes back to `snd_una` after a timeout).
+    pub snd_max: SeqNum,
+    pub snd_wnd: u32,
+    pub snd_wl1: SeqNum,
+    pub snd_wl2: SeqNum,
+    /// Largest window the peer ever offered (RFC 5961 5.2's MAX.SND.WND).
+    pub max_snd_wnd: u32,
+    pub rcv_nxt: SeqNum,
+    /// The window we advertised last.
+    pub rcv_wnd: u32,
+    /// Effective send MSS (ours capped by the peer's option).
+    pub snd_mss: u32,
+}
+
+/// A control segment queued for sending that carries no data (RST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ControlSegment {
+    seq: SeqNum,
+    ack: SeqNum,
+    flags: TcpFlags,
+    /// Where to send it when it is not the connection's peer (a RST from LISTEN).
+    dst: Option<SocketAddr>,
+}
+
+pub struct Connection {
+    config: Config,
+    local: SocketAddr,
+    remote: Option<SocketAddr>,
+    state: State,
+    /// Opened by a passive OPEN (from LISTEN): a reset in SYN-RECEIVED returns to LISTEN.
+    passive: bool,
+    tcb: Tcb,
+    /// Bytes from `snd_una` (once the SYN is acknowledged) onward: unacknowledged, then unsent.
+    send_buf: VecDeque<u8>,
+    /// In-order received bytes the user has not read.
+    recv_buf: VecDeque<u8>,
+    reasm: Reassembly,
+    /// Stream offset of `rcv_nxt` (bytes delivered in order so far).
+    rcv_off: u64,
+    /// The peer's FIN, seen ahead of a gap: its stream offset.
+    peer_fin_off: Option<u64>,
+    fin_received: bool,
+    /// The user asked to close the sending side; a FIN follows the queued data.
+    fin_queued: bool,
+    /// Sequence number our FIN occupies, once sent.
+    fin_seq: Option<SeqNum>,
+    /// SYN or SYN-ACK to (re)send, and why.
+    syn_pending: Option<SendReason>,
+    ack_pending: bool,
+    dupack_pending: bool,
+    challenge_pending: bool,
+    /// A single retransmission from `snd_una` to make (fast or NewReno partial-ACK).
+    rexmit_pending: Option<SendReason>,
+    probe_pending: bool,
+    ctl_queue: VecDeque<ControlSegment>,
+    rtt: RttEstimator,
+    sampler: RttSampler,
+    cc: NewReno,
+    dupacks: u32,
+    /// Retransmission (or persist) timer deadline.
+    rto_deadline: Option<u64>,
+    /// The RTO timer is running as the zero-window persist timer.
+    persisting: bool,
+    retries: u32,
+    time_wait_deadline: Option<u64>,
+    error: Option<ConnError>,
+    events: VecDeque<Event>,
+    log: EventLog,
+    counters: Counters,
+    /// Rule ids applied while handling the last input.
+    applied: Vec<RuleId>,
+    /// Payload copied out of `send_buf` for the segment being emitted.
+    scratch: Vec<u8>,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("state", &self.state)
+            .field("tcb", &self.tcb)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    fn new(config: Config, local: SocketAddr, iss: SeqNum) -> Result<Self, Error> {
+        config.validate()?;
+        let mss = u32::from(config.mss);
+        let tcb = Tcb {
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_mss: mss,
+            ..Tcb::default()
+        };
+        Ok(Connection {
+            rtt: RttEstimator::new(config.rto),
+            cc: NewReno::new(mss, config.initial_window_segments, iss),
+            reasm: Reassembly::new(config.recv_buffer),
+            log: EventLog::new(config.log_limit),
+            config,
+            local,
+            remote: None,
+            state: State::Closed,
+            passive: false,
+            tcb,
+            send_buf: VecDeque::new(),
+            recv_buf: VecDeque::new(),
+            rcv_off: 0,
+            peer_fin_off: None,
+            fin_received: false,
+            fin_queued: false,
+            fin_seq: None,
+            syn_pending: None,
+            ack_pending: false,
+            dupack_pending: false,
+            challenge_pending: false,
+            rexmit_pending: None,
+            probe_pending: false,
+            ctl_queue: VecDeque::new(),
+            sampler: RttSampler::default(),
+            dupacks: 0,
+            rto_deadline: None,
+            persisting: false,
+            retries: 0,
+            time_wait_deadline: None,
+            error: None,
+            events: VecDeque::new(),
+            counters: Counters::default(),
+            applied: Vec::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Active OPEN (RFC 9293 3.10.1): the SYN goes out on the next `poll_transmit`.
+    pub fn connect(
+        config: Config,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        now: u64,
+    ) -> Result<Self, Error> {
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(Error::InvalidInput(
+                "local and remote addresses must be of one family",
+            ));
+        }
+        if remote.port() == 0 {
+            return Err(Error::InvalidInput("remote port must not be 0"));
+        }
+        let mut c = Connection::new(config, local, iss)?;
+        c.remote = Some(remote);
+        c.syn_pending = Some(SendReason::Syn);
+        c.set_state(now, State::SynSent, rules::CLOSED_CONNECT);
+        Ok(c)
+    }
+
+    /// Passive OPEN: wait in LISTEN for one SYN; `iss` is used for the SYN-ACK.
+    pub fn listen(config: Config, local: SocketAddr, iss: SeqNum) -> Result<Self, Error> {
+        let mut c = Connection::new(config, local, iss)?;
+        c.passive = true;
+        c.set_state(0, State::Listen, rules::CLOSED_LISTEN);
+        Ok(c)
+    }
+
+    // ----- accessors -----
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn tcb(&self) -> &Tcb {
+        &self.tcb
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters;
+        c.log_dropped = self.log.dropped();
+        c
+    }
+
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    pub fn log_mut(&mut self) -> &mut EventLog {
+        &mut self.log
+    }
+
+    /// Rule ids applied by the last `handle_segment`, `handle_timeout` or user call.
+    pub fn applied_rules(&self) -> &[RuleId] {
+        &self.applied
+    }
+
+    pub fn error(&self) -> Option<ConnError> {
+        self.error
+    }
+
+    pub fn cwnd(&self) -> u32 {
+        self.cc.cwnd()
+    }
+
+    pub fn ssthresh(&self) -> u32 {
+        self.cc.ssthresh()
+    }
+
+    pub fn srtt_us(&self) -> Option<u64> {
+        self.rtt.srtt_us()
+    }
+
+    pub fn rto_us(&self) -> u64 {
+        self.rtt.rto_us()
+    }
+
+    /// Bytes queued for sending and not yet acknowledged (including unsent).
+    pub fn send_queue_len(&self) -> usize {
+        self.send_buf.len()
+    }
+
+    /// Room left in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        self.config.send_buffer.saturating_sub(self.send_buf.len())
+    }
+
+    /// In-order bytes ready for `recv`.
+    pub fn recv_queue_len(&self) -> usize {
+        self.recv_buf.len()
+    }
+
+    /// Bytes held out of order.
+    pub fn reassembly_len(&self) -> usize {
+        self.reasm.held_bytes()
+    }
+
+    /// True once the peer's FIN has been received and every byte before it read.
+    pub fn at_eof(&self) -> bool {
+        self.fin_received && self.recv_buf.is_empty()
+    }
+
+    pub fn fin_received(&self) -> bool {
+        self.fin_received
+    }
+
+    /// All queued data and our FIN (if any) acknowledged.
+    pub fn all_acked(&self) -> bool {
+        self.send_buf.is_empty() && self.tcb.snd_una == self.tcb.snd_max
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ----- user calls -----
+
+    /// SEND (3.10.2): queue as much of `data` as the send buffer takes; returns the count.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if self.error.is_some() {
+            return Err(Error::BrokenPipe);
+        }
+        match self.state {
+            State::Closed => Err(Error::NotConnected),
+            State::Listen => Err(Error::NotConnected),
+            s if !s.can_send_data() || self.fin_queued => Err(Error::BrokenPipe),
+            _ => {
+                let n = data.len().min(self.send_capacity());
+                self.send_buf.extend(&data[..n]);
+                Ok(n)
+            }
+        }
+    }
+
+    /// RECEIVE (3.10.3): move up to `buf.len()` in-order bytes into `buf`.
+    pub fn recv(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.recv_buf.len());
+        for (dst, src) in buf.iter_mut().zip(self.recv_buf.drain(..n)) {
+            *dst = src;
+        }
+        self.after_read();
+        n
+    }
+
+    /// RECEIVE into a growing vector, up to `max` bytes.
+    pub fn recv_to_vec(&mut self, max: usize, out: &mut Vec<u8>) -> usize {
+        let n = max.min(self.recv_buf.len());
+        out.extend(self.recv_buf.drain(..n));
+        self.after_read();
+        n
+    }
+
+    /// Reading opened the window: tell the peer when it grew enough to matter
+    /// (RFC 9293 3.8.6.2.2, receiver-side SWS avoidance).
+    fn after_read(&mut self) {
+        if !self.state.is_synchronized() {
+            return;
+        }
+        let now_wnd = self.rcv_wnd();
+        let step = (self.config.recv_buffer as u32 / 2).min(self.tcb.snd_mss).max(1);
+        if now_wnd >= self.tcb.rcv_wnd.saturating_add(step) {
+            self.ack_pending = true;
+        }
+    }
+
+    /// CLOSE (3.10.4): no more data from us; a FIN follows what is queued. Receiving goes on
+    /// (this is TCP's half-close).
+    pub fn close(&mut self, now: u64) -> Result<(), Error> {
+        self.applied.clear();
+        match self.state {
+            State::Closed => Ok(()),
+            State::Listen => {
+                self.set_state(now, State::Closed, rules::LISTEN_CLOSE);
+                self.events.push_back(Event::Closed);
+                Ok(())
+            }
+            State::SynSent => {
+                self.send_buf.clear();
+                self.syn_pending = None;
+                self.rto_deadline = None;
+                self.set_state(now, State::Closed, rules::SYN_SENT_CLOSE);
+                self.events.push_back(Event::Closed);
+                Ok(())
+            }
+            State::SynReceived => {
+                // Queued until ESTABLISHED: the FIN must follow our SYN-ACK's acknowledgement.
+                self.fin_queued = true;
+                self.note_rule(now, rules::SYN_RECEIVED_CLOSE);
+                Ok(())
+            }
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(now, State::FinWait1, rules::ESTABLISHED_CLOSE);
+                Ok(())
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(now, State::LastAck, rules::CLOSE_WAIT_CLOSE);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// ABORT (3.10.5): send RST if synchronized, drop everything, go to CLOSED.
+    pub fn abort(&mut self, now: u64) {
+        self.applied.clear();
+        if self.state == State::Closed {
+            return;
+        }
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
+            self.ctl_queue.push_back(ControlSegment {
+                seq: self.tcb.snd_max,
+                ack: SeqNum(0),
+                flags: TcpFlags::RST,
+                dst: None,
+            });
+        }
+        self.send_buf.clear();
+        self.recv_buf.clear();
+        self.reasm.clear();
+        self.enter_closed(now, rules::ANY_ABORT);
+        self.events.push_back(Event::Closed);
+    }
+
+    // ----- shared helpers for input/output/timers -----
+
+    /// RCV.WND: what is free of the receive buffer (capped by the unscaled 16-bit field).
+    pub(crate) fn rcv_wnd(&self) -> u32 {
+        let free = self.config.recv_buffer.saturating_sub(self.recv_buf.len());
+        free.min(u16::MAX as usize) as u32
+    }
+
+    pub(crate) fn set_state(&mut self, now: u64, to: State, rule: RuleId) {
+        let from = self.state;
+        self.state = to;
+        self.applied.push(rule);
+        self.log.push(now, LogKind::State { from, to, rule });
+    }
+
+    /// A rule that applies without changing state.
+    pub(crate) fn note_rule(&mut self, now: u64, rule: RuleId) {
+        self.applied.push(rule);
+        self.log.push(now, LogKind::Timer { rule });
+    }
+
+    /// Go to CLOSED and stop every timer; the TCB is kept for inspection.
+    pub(crate) fn enter_closed(&mut self, now: u64, rule: RuleId) {
+        self.rto_deadline = None;
+        self.time_wait_deadline = None;
+        self.syn_pending = None;
+        self.rexmit_pending = None;
+        self.probe_pending = false;
+        self.ack_pending = false;
+        self.dupack_pending = false;
+        self.challenge_pending = false;
+        self.set_state(now, State::Closed, rule);
+    }
+
+    pub(crate) fn fail(&mut self, now: u64, error: ConnError, rule: RuleId) {
+        self.error = Some(error);
+        self.send_buf.clear();
+        self.enter_closed(now, rule);
+        self.events.push_back(Event::Error(error));
+    }
+
+    /// Parse `bytes` as a TCP segment from `remote_ip` (checksum verified against the
+    /// pseudo-header) and process it.
+    pub fn handle_bytes(&mut self, now: u64, remote_ip: IpAddr, bytes: &[u8]) -> Result<(), Error> {
+        let seg = TcpRepr::parse(bytes, remote_ip, self.local.ip()).map_err(Error::Wire)?;
+        self.handle_segment(now, remote_ip, &seg);
+        Ok(())
+    }
+}

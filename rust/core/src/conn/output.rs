@@ -1,0 +1,351 @@
+//! Deciding what to send next (RFC 9293 3.8, RFC 5681 3, RFC 6582 3.2) and emitting it.
+
+use std::net::SocketAddr;
+
+use super::events::{LogKind, SegmentSummary, SendReason};
+use super::state::State;
+use super::{Connection, ControlSegment};
+use crate::seq::SeqNum;
+use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+
+/// One segment to emit: sequence number, flags, and a slice of the send buffer.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    seq: SeqNum,
+    /// `None` for a SYN (no ACK yet) or a bare RST.
+    ack: Option<SeqNum>,
+    flags: TcpFlags,
+    data_index: usize,
+    len: usize,
+    reason: SendReason,
+    dst: Option<SocketAddr>,
+}
+
+impl Plan {
+    fn control(seq: SeqNum, ack: Option<SeqNum>, flags: TcpFlags, reason: SendReason) -> Self {
+        Plan {
+            seq,
+            ack,
+            flags,
+            data_index: 0,
+            len: 0,
+            reason,
+            dst: None,
+        }
+    }
+}
+
+impl Connection {
+    /// Take the next segment this connection wants to send, if any, and hand it with its
+    /// destination to `emit` (which writes it out: see `TcpRepr::emit`). Call until `None`.
+    pub fn poll_transmit<R>(
+        &mut self,
+        now: u64,
+        emit: impl FnOnce(SocketAddr, &TcpRepr<'_>) -> R,
+    ) -> Option<R> {
+        let plan = self.next_plan(now)?;
+        let dst = plan.dst.or(self.remote)?;
+        let mut flags = plan.flags;
+        if plan.ack.is_some() {
+            flags |= TcpFlags::ACK;
+        }
+        let window = self.rcv_wnd();
+        let mut options = TcpOptions::default();
+        if flags.contains(TcpFlags::SYN) {
+            options.mss = Some(self.config.mss);
+        }
+        // Taken out of `self` for the duration so the repr can borrow it while we account.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        if plan.len > 0 {
+            copy_range(&self.send_buf, plan.data_index, plan.len, &mut scratch);
+        }
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: dst.port(),
+            seq: plan.seq,
+            ack: plan.ack.unwrap_or(SeqNum(0)),
+            flags,
+            window: window as u16,
+            urgent: 0,
+            options,
+            payload: &scratch,
+        };
+        self.account_sent(now, &plan, &repr);
+        let result = emit(dst, &repr);
+        self.scratch = scratch;
+        Some(result)
+    }
+
+    /// `poll_transmit` that returns the segment as checksummed bytes, with its destination.
+    pub fn poll_transmit_bytes(&mut self, now: u64) -> Option<(SocketAddr, Vec<u8>)> {
+        let local = self.local.ip();
+        self.poll_transmit(now, |dst, repr| {
+            let mut buf = vec![0u8; repr.buffer_len()];
+            let n = repr.emit(&mut buf, local, dst.ip()).unwrap_or(0);
+            buf.truncate(n);
+            (dst, buf)
+        })
+        .filter(|(_, b)| !b.is_empty())
+    }
+
+    fn account_sent(&mut self, now: u64, plan: &Plan, repr: &TcpRepr<'_>) {
+        let c = &mut self.counters;
+        c.segments_sent += 1;
+        c.bytes_sent += plan.len as u64;
+        if plan.reason.is_retransmission() {
+            c.bytes_retransmitted += plan.len as u64;
+        }
+        match plan.reason {
+            SendReason::RetransmitTimeout => c.retransmits_timeout += 1,
+            SendReason::FastRetransmit => c.retransmits_fast += 1,
+            SendReason::RecoveryRetransmit => c.retransmits_recovery += 1,
+            SendReason::DupAck => c.dup_acks_sent += 1,
+            SendReason::Ack => c.acks_sent += 1,
+            SendReason::ChallengeAck => c.challenge_acks_sent += 1,
+            SendReason::Rst => c.resets_sent += 1,
+            _ => {}
+        }
+        if repr.flags.contains(TcpFlags::ACK) {
+            // Any segment carrying ACK answers every pending acknowledgement.
+            self.ack_pending = false;
+            self.dupack_pending = false;
+            self.challenge_pending = false;
+            self.tcb.rcv_wnd = u32::from(repr.window);
+        }
+        self.log.push(
+            now,
+            LogKind::Sent {
+                seg: SegmentSummary {
+                    seq: repr.seq,
+                    ack: repr.ack,
+                    flags: repr.flags,
+                    len: plan.len as u32,
+                    window: repr.window,
+                },
+                reason: plan.reason,
+            },
+        );
+    }
+
+    fn next_plan(&mut self, now: u64) -> Option<Plan> {
+        if let Some(c) = self.ctl_queue.pop_front() {
+            return Some(self.plan_control(c));
+        }
+        match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent | State::SynReceived => self
+                .plan_syn(now)
+                .or_else(|| self.plan_ack().filter(|_| self.state == State::SynReceived)),
+            // An out-of-order arrival is answered by a pure ACK ahead of any data (RFC 5681
+            // 4.2): piggybacked on data it would not count as a duplicate ACK at the sender.
+            _ if self.dupack_pending => self.plan_ack(),
+            _ => self
+                .plan_single_retransmit(now)
+                .or_else(|| self.plan_data(now))
+                .or_else(|| self.plan_fin(now))
+                .or_else(|| self.plan_ack()),
+        }
+    }
+
+    fn plan_control(&self, c: ControlSegment) -> Plan {
+        let (ack, flags) = if c.flags.contains(TcpFlags::ACK) {
+            (Some(c.ack), TcpFlags::RST)
+        } else {
+            (None, c.flags)
+        };
+        let mut p = Plan::control(c.seq, ack, flags, SendReason::Rst);
+        p.dst = c.dst;
+        p
+    }
+
+    /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first time or again.
+    fn plan_syn(&mut self, now: u64) -> Option<Plan> {
+        let reason = self.syn_pending.take()?;
+        let iss = self.tcb.iss;
+        let resend = self.tcb.snd_max.gt(iss);
+        if resend {
+            self.sampler.cancel();
+        } else {
+            self.sampler.start(iss + 1, now);
+        }
+        self.tcb.snd_nxt = iss + 1;
+        self.tcb.snd_max = iss + 1;
+        self.arm_rto(now);
+        let (ack, reason) = if self.state == State::SynReceived {
+            let r = if reason == SendReason::RetransmitTimeout {
+                reason
+            } else {
+                SendReason::SynAck
+            };
+            (Some(self.tcb.rcv_nxt), r)
+        } else {
+            (None, reason)
+        };
+        Some(Plan::control(iss, ack, TcpFlags::SYN, reason))
+    }
+
+    /// Fast retransmit or a NewReno partial-ACK retransmission: one segment from `snd_una`.
+    fn plan_single_retransmit(&mut self, now: u64) -> Option<Plan> {
+        let reason = self.rexmit_pending.take()?;
+        let t = self.tcb;
+        let outstanding = t.snd_max.distance_from(t.snd_una) as usize;
+        let mss = t.snd_mss as usize;
+        let len = mss.min(self.send_buf.len()).min(outstanding);
+        let fin = self.fin_seq == Some(t.snd_una + len as u32);
+        if len == 0 && !fin {
+            return None;
+        }
+        self.sampler.cancel();
+        let end = t.snd_una + len as u32 + u32::from(fin);
+        if self.tcb.snd_nxt.lt(end) {
+            self.tcb.snd_nxt = end;
+        }
+        self.arm_rto(now);
+        let mut flags = TcpFlags::empty();
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        Some(Plan {
+            seq: t.snd_una,
+            ack: Some(t.rcv_nxt),
+            flags,
+            data_index: 0,
+            len,
+            reason,
+            dst: None,
+        })
+    }
+
+    /// New data, or data again after a timeout rewound `snd_nxt` (go-back-N, RFC 6298 5.4),
+    /// within min(cwnd, snd_wnd); a FIN rides on the last data segment.
+    fn plan_data(&mut self, now: u64) -> Option<Plan> {
+        let t = self.tcb;
+        let data_off = t.snd_nxt.distance_from(t.snd_una) as usize;
+        if data_off >= self.send_buf.len() {
+            return None;
+        }
+        let avail = self.send_buf.len() - data_off;
+        let wnd = t.snd_wnd.min(self.cc.cwnd());
+        let usable = wnd.saturating_sub(data_off as u32) as usize;
+        let mut len = avail.min(usable).min(t.snd_mss as usize);
+        let probe = len == 0 && self.probe_pending;
+        self.probe_pending = false;
+        if probe {
+            // Zero-window probe (3.8.6.1): one byte beyond the window.
+            len = 1;
+        }
+        if len == 0 {
+            if t.snd_wnd == 0 && data_off == 0 && self.rto_deadline.is_none() {
+                self.persisting = true;
+                self.rto_deadline = Some(now + self.rtt.rto_us());
+            }
+            return None;
+        }
+        let retransmit = t.snd_nxt.lt(t.snd_max);
+        let fin = !probe && len == avail && self.fin_may_follow();
+        let reason = if probe {
+            SendReason::Probe
+        } else if retransmit {
+            SendReason::RetransmitTimeout
+        } else {
+            SendReason::Data
+        };
+        if retransmit {
+            self.sampler.cancel();
+        } else if !probe {
+            self.sampler.start(t.snd_nxt + len as u32, now);
+        }
+        let mut flags = TcpFlags::empty();
+        if len == avail {
+            flags |= TcpFlags::PSH;
+        }
+        if fin {
+            flags |= TcpFlags::FIN;
+            self.fin_seq = Some(t.snd_nxt + len as u32);
+        }
+        let end = t.snd_nxt + len as u32 + u32::from(fin);
+        self.tcb.snd_nxt = end;
+        self.tcb.snd_max = self.tcb.snd_max.max(end);
+        self.arm_rto(now);
+        Some(Plan {
+            seq: t.snd_nxt,
+            ack: Some(t.rcv_nxt),
+            flags,
+            data_index: data_off,
+            len,
+            reason,
+            dst: None,
+        })
+    }
+
+    /// The user closed and the state sends (or resends) our FIN.
+    fn fin_may_follow(&self) -> bool {
+        self.fin_queued
+            && matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
+    }
+
+    /// A FIN alone: all data is sent and `snd_nxt` stands where the FIN goes.
+    fn plan_fin(&mut self, now: u64) -> Option<Plan> {
+        let t = self.tcb;
+        if !self.fin_may_follow() || t.snd_nxt.distance_from(t.snd_una) as usize != self.send_buf.len()
+        {
+            return None;
+        }
+        let reason = if self.fin_seq.is_some() {
+            self.sampler.cancel();
+            SendReason::RetransmitTimeout
+        } else {
+            SendReason::Fin
+        };
+        self.fin_seq = Some(t.snd_nxt);
+        self.tcb.snd_nxt = t.snd_nxt + 1;
+        self.tcb.snd_max = self.tcb.snd_max.max(t.snd_nxt + 1);
+        self.arm_rto(now);
+        Some(Plan::control(t.snd_nxt, Some(t.rcv_nxt), TcpFlags::FIN, reason))
+    }
+
+    fn plan_ack(&mut self) -> Option<Plan> {
+        let reason = if self.dupack_pending {
+            SendReason::DupAck
+        } else if self.challenge_pending {
+            SendReason::ChallengeAck
+        } else if self.ack_pending {
+            SendReason::Ack
+        } else {
+            return None;
+        };
+        // `snd_max`, not `snd_nxt`: after a timeout rewound `snd_nxt`, a pure ACK numbered
+        // below what the peer already holds would fail its acceptance test and never be read.
+        Some(Plan::control(
+            self.tcb.snd_max,
+            Some(self.tcb.rcv_nxt),
+            TcpFlags::empty(),
+            reason,
+        ))
+    }
+
+    /// RFC 6298 5.1: start the timer when sending something that occupies sequence space,
+    /// unless it runs already.
+    fn arm_rto(&mut self, now: u64) {
+        if self.rto_deadline.is_none() {
+            self.rto_deadline = Some(now + self.rtt.rto_us());
+        }
+    }
+}
+
+/// Copy `len` bytes from `index` of a ring buffer with at most two `memcpy`s.
+fn copy_range(buf: &std::collections::VecDeque<u8>, index: usize, len: usize, out: &mut Vec<u8>) {
+    let (a, b) = buf.as_slices();
+    let end = index + len;
+    if index < a.len() {
+        out.extend_from_slice(&a[index..end.min(a.len())]);
+    }
+    if end > a.len() {
+        let from = index.saturating_sub(a.len());
+        out.extend_from_slice(&b[from..end - a.len()]);
+    }
+}

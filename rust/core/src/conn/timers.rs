@@ -1,0 +1,82 @@
+//! Timer expiries: retransmission (RFC 6298 5.4-5.7), zero-window persist (RFC 9293
+//! 3.8.6.1), the user timeout as a retransmission limit (3.8.3), and TIME-WAIT (3.10.8).
+
+use super::events::{ConnError, Event, SendReason};
+use super::rules;
+use super::state::State;
+use super::Connection;
+
+impl Connection {
+    /// When `handle_timeout` should be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match (self.rto_deadline, self.time_wait_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fire whatever timers are due at `now`.
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.applied.clear();
+        if self.time_wait_deadline.is_some_and(|t| now >= t) {
+            self.enter_closed(now, rules::TIME_WAIT_TIMEOUT);
+            self.events.push_back(Event::Closed);
+            return;
+        }
+        if self.rto_deadline.is_some_and(|t| now >= t) {
+            self.rto_deadline = None;
+            if self.persisting {
+                self.on_persist(now);
+            } else {
+                self.on_retransmission_timeout(now);
+            }
+        }
+    }
+
+    fn on_persist(&mut self, now: u64) {
+        // The probe is always the first unacknowledged byte, so a refused probe leaves no gap.
+        self.tcb.snd_nxt = self.tcb.snd_una;
+        self.probe_pending = true;
+        self.counters.window_probes += 1;
+        self.rtt.on_timeout();
+        self.rto_deadline = Some(now + self.rtt.rto_us());
+        self.note_rule(now, rules::TIMER_PROBE);
+    }
+
+    fn on_retransmission_timeout(&mut self, now: u64) {
+        let handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        let limit = if handshake {
+            self.config.max_syn_retransmissions
+        } else {
+            self.config.max_retransmissions
+        };
+        if self.retries >= limit {
+            self.fail(now, ConnError::TimedOut, rules::TIMER_GIVE_UP);
+            return;
+        }
+        self.retries += 1;
+        self.counters.rto_expirations += 1;
+        let t = self.tcb;
+        self.cc
+            .on_timeout(t.snd_max.distance_from(t.snd_una), t.snd_max);
+        self.rtt.on_timeout();
+        self.sampler.cancel();
+        self.dupacks = 0;
+        self.rexmit_pending = None;
+        if handshake {
+            self.syn_pending = Some(SendReason::RetransmitTimeout);
+        } else {
+            // Go back to the first unacknowledged byte and resend from there: without SACK
+            // everything after a timed-out segment is presumed lost.
+            self.tcb.snd_nxt = t.snd_una;
+        }
+        self.rto_deadline = Some(now + self.rtt.rto_us());
+        self.note_rule(now, rules::TIMER_RETRANSMIT);
+    }
+
+    pub(crate) fn arm_rto_if_outstanding(&mut self, now: u64) {
+        if self.rto_deadline.is_none() && self.tcb.snd_max != self.tcb.snd_una {
+            self.rto_deadline = Some(now + self.rtt.rto_us());
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! An endpoint: many connections on one host, demultiplexed by 4-tuple; listening ports with
+//! a bounded accept queue; RST for segments that belong to no connection (RFC 9293 3.10.7.1).
+//! It speaks whole IP packets, so the same code serves the simulator and real transports.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::conn::{self, Config, Connection, Error, State};
+use crate::isn::IsnGenerator;
+use crate::wire::{self, TcpFlags, TcpRepr, WireError};
+
+/// Identifies a connection within its endpoint.
+pub type ConnId = u64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointConfig {
+    pub conn: Config,
+    /// Connections per listening port that completed (or are completing) the handshake and
+    /// have not been accepted yet; SYNs beyond it are dropped.
+    pub backlog: usize,
+    /// First and last port used for active opens.
+    pub ephemeral_ports: (u16, u16),
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            conn: Config::default(),
+            backlog: 128,
+            ephemeral_ports: (49152, 65535),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Listener {
+    /// Passive connections not yet handed to the user, oldest first.
+    pending: VecDeque<ConnId>,
+}
+
+/// Endpoint-wide counters (per-connection ones live in each connection).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointCounters {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    /// Packets dropped as malformed, by reason (`WireError::as_str`).
+    pub malformed: BTreeMap<&'static str, u64>,
+    pub resets_sent: u64,
+    pub syns_dropped_backlog: u64,
+}
+
+pub struct Endpoint {
+    config: EndpointConfig,
+    isn: IsnGenerator,
+    conns: BTreeMap<ConnId, Connection>,
+    by_tuple: HashMap<(SocketAddr, SocketAddr), ConnId>,
+    /// Which listener a passive connection came from, until it is accepted.
+    origin: HashMap<ConnId, SocketAddr>,
+    listeners: BTreeMap<SocketAddr, Listener>,
+    next_id: ConnId,
+    next_port: u16,
+    outbox: VecDeque<Vec<u8>>,
+    counters: EndpointCounters,
+}
+
+impl Endpoint {
+    /// `isn_key` is the secret of RFC 6528's hash; callers draw it at random (the simulator
+    /// from its seed).
+    pub fn new(config: EndpointConfig, isn_key: [u8; 16]) -> Result<Self, Error> {
+        config.conn.validate()?;
+        if config.ephemeral_ports.0 == 0 || config.ephemeral_ports.0 > config.ephemeral_ports.1 {
+            return Err(Error::InvalidInput("bad ephemeral port range"));
+        }
+        Ok(Endpoint {
+            next_port: config.ephemeral_ports.0,
+            config,
+            isn: IsnGenerator::new(isn_key),
+            conns: BTreeMap::new(),
+            by_tuple: HashMap::new(),
+            origin: HashMap::new(),
+            listeners: BTreeMap::new(),
+            next_id: 1,
+            outbox: VecDeque::new(),
+            counters: EndpointCounters::default(),
+        })
+    }
+
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    pub fn counters(&self) -> &EndpointCounters {
+        &self.counters
+    }
+
+    /// Accept connections on `local` (an unspecified IP listens on every address).
+    pub fn listen(&mut self, local: SocketAddr) -> Result<(), Error> {
+        if local.port() == 0 {
+            return Err(Error::InvalidInput("cannot listen on port 0"));
+        }
+        if self.listeners.contains_key(&local) {
+            return Err(Error::InvalidState("address already in use"));
+        }
+        self.listeners.insert(local, Listener::default());
+        Ok(())
+    }
+
+    /// Stop listening; connections not yet accepted are aborted.
+    pub fn unlisten(&mut self, now: u64, local: SocketAddr) {
+        if let Some(l) = self.listeners.remove(&local) {
+            for id in l.pending {
+                self.origin.remove(&id);
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.abort(now);
+                }
+            }
+        }
+    }
+
+    /// Active open from `local_ip` (an ephemeral port is chosen) to `remote`.
+    pub fn connect(&mut self, now: u64, local_ip: IpAddr, remote: SocketAddr) -> Result<ConnId, Error> {
+        let local = self.free_port(local_ip, remote)?;
+        let iss = self.isn.isn(now, local, remote);
+        let conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
+        Ok(self.insert(local, remote, conn))
+    }
+
+    fn free_port(&mut self, ip: IpAddr, remote: SocketAddr) -> Result<SocketAddr, Error> {
+        let (lo, hi) = self.config.ephemeral_ports;
+        let span = u32::from(hi - lo) + 1;
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port >= hi { lo } else { port + 1 };
+            let local = SocketAddr::new(ip, port);
+            if !self.by_tuple.contains_key(&(local, remote)) {
+                return Ok(local);
+            }
+        }
+        Err(Error::InvalidState("no free ephemeral port"))
+    }
+
+    fn insert(&mut self, local: SocketAddr, remote: SocketAddr, conn: Connection) -> ConnId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns.insert(id, conn);
+        self.by_tuple.insert((local, remote), id);
+        id
+    }
+
+    /// The oldest established connection on listening address `local`, if any.
+    pub fn accept(&mut self, local: SocketAddr) -> Option<ConnId> {
+        let l = self.listeners.get_mut(&local)?;
+        let pos = l.pending.iter().position(|id| {
+            self.conns
+                .get(id)
+                .is_some_and(|c| c.state() != State::SynReceived && c.state() != State::Listen)
+        })?;
+        let id = l.pending.remove(pos)?;
+        self.origin.remove(&id);
+        Some(id)
+    }
+
+    pub fn connection(&self, id: ConnId) -> Option<&Connection> {
+        self.conns.get(&id)
+    }
+
+    pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+        self.conns.get_mut(&id)
+    }
+
+    pub fn connection_ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns.keys().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Forget a connection (the user is done with it). One still open is aborted first.
+    pub fn release(&mut self, now: u64, id: ConnId) {
+        if let Some(mut c) = self.conns.remove(&id) {
+            if c.state() != State::Closed {
+                c.abort(now);
+                self.drain_connection(now, &mut c);
+            }
+            if let Some(r) = c.remote() {
+                if self.by_tuple.get(&(c.local(), r)) == Some(&id) {
+                    self.by_tuple.remove(&(c.local(), r));
+                }
+            }
+        }
+        if let Some(l) = self.origin.remove(&id) {
+            if let Some(listener) = self.listeners.get_mut(&l) {
+                listener.pending.retain(|x| *x != id);
+            }
+        }
+    }
+
+    /// One IP packet arrived.
+    pub fn handle_packet(&mut self, now: u64, packet: &[u8]) -> Result<(), WireError> {
+        self.counters.packets_received += 1;
+        let (src, dst, seg) = match wire::parse_tcp_packet(packet) {
+            Ok(x) => x,
+            Err(e) => {
+                *self.counters.malformed.entry(e.as_str()).or_insert(0) += 1;
+                return Err(e);
+            }
+        };
+        let remote = SocketAddr::new(src, seg.src_port);
+        let local = SocketAddr::new(dst, seg.dst_port);
+        if let Some(&id) = self.by_tuple.get(&(local, remote)) {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.handle_segment(now, src, &seg);
+                if matches!(c.state(), State::Closed | State::Listen) {
+                    // The tuple is free again; the object stays until released.
+                    self.by_tuple.remove(&(local, remote));
+                    if c.state() == State::Listen {
+                        c.abort(now);
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let syn_only = seg.flags.contains(TcpFlags::SYN)
+            && !seg.flags.contains(TcpFlags::ACK)
+            && !seg.flags.contains(TcpFlags::RST);
+        let listener = [local, SocketAddr::new(unspecified(dst), local.port())]
+            .into_iter()
+            .find(|a| self.listeners.contains_key(a));
+        match listener {
+            Some(l) if syn_only => self.passive_open(now, l, local, remote, src, &seg),
+            Some(_) if seg.flags.contains(TcpFlags::RST) => {}
+            _ => self.reply_rst(dst, src, &seg),
+        }
+        Ok(())
+    }
+
+    fn passive_open(
+        &mut self,
+        now: u64,
+        listener: SocketAddr,
+        local: SocketAddr,
+        remote: SocketAddr,
+        src: IpAddr,
+        seg: &TcpRepr<'_>,
+    ) {
+        let queued = self.listeners.get(&listener).map_or(0, |l| l.pending.len());
+        if queued >= self.config.backlog {
+            self.counters.syns_dropped_backlog += 1;
+            return;
+        }
+        let iss = self.isn.isn(now, local, remote);
+        let Ok(mut conn) = Connection::listen(self.config.conn.clone(), local, iss) else {
+            return;
+        };
+        conn.handle_segment(now, src, seg);
+        let id = self.insert(local, remote, conn);
+        self.origin.insert(id, listener);
+        if let Some(l) = self.listeners.get_mut(&listener) {
+            l.pending.push_back(id);
+        }
+    }
+
+    fn reply_rst(&mut self, local_ip: IpAddr, remote_ip: IpAddr, seg: &TcpRepr<'_>) {
+        if let Some(rst) = conn::rst_reply(seg) {
+            let mut pkt = Vec::new();
+            if wire::build_tcp_packet(local_ip, remote_ip, &rst, &mut pkt).is_ok() {
+                self.counters.resets_sent += 1;
+                self.outbox.push_back(pkt);
+            }
+        }
+    }
+
+    /// Append every IP packet the endpoint wants to send now to `out`.
+    pub fn poll_transmit(&mut self, now: u64, out: &mut Vec<Vec<u8>>) {
+        let before = out.len();
+        out.extend(self.outbox.drain(..));
+        for c in self.conns.values_mut() {
+            drain_into(now, c, out);
+        }
+        self.counters.packets_sent += (out.len() - before) as u64;
+    }
+
+    /// Packets of one connection only (e.g. right after a user call on it).
+    pub fn poll_transmit_conn(&mut self, now: u64, id: ConnId, out: &mut Vec<Vec<u8>>) {
+        let before = out.len();
+        if let Some(c) = self.conns.get_mut(&id) {
+            drain_into(now, c, out);
+        }
+        self.counters.packets_sent += (out.len() - before) as u64;
+    }
+
+    fn drain_connection(&mut self, now: u64, c: &mut Connection) {
+        let mut out = Vec::new();
+        drain_into(now, c, &mut out);
+        self.counters.packets_sent += out.len() as u64;
+        self.outbox.extend(out);
+    }
+
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.conns.values().filter_map(Connection::poll_timeout).min()
+    }
+
+    pub fn handle_timeout(&mut self, now: u64) {
+        let mut freed = Vec::new();
+        for (&id, c) in self.conns.iter_mut() {
+            if c.poll_timeout().is_some_and(|t| t <= now) {
+                c.handle_timeout(now);
+                if c.state() == State::Closed {
+                    freed.push(id);
+                }
+            }
+        }
+        for id in freed {
+            if let Some(c) = self.conns.get(&id) {
+                if let Some(r) = c.remote() {
+                    if self.by_tuple.get(&(c.local(), r)) == Some(&id) {
+                        self.by_tuple.remove(&(c.local(), r));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn drain_into(now: u64, c: &mut Connection, out: &mut Vec<Vec<u8>>) {
+    let local = c.local().ip();
+    while let Some(r) = c.poll_transmit(now, |dst, repr| {
+        let mut pkt = Vec::new();
+        wire::build_tcp_packet(local, dst.ip(), repr, &mut pkt).map(|_| pkt)
+    }) {
+        if let Ok(pkt) = r {
+            out.push(pkt);
+        }
+    }
+}
+
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}

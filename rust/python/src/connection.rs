@@ -1,0 +1,237 @@
+//! The sans-I/O `Connection` for people who bring their own I/O (and for the conformance
+//! suite): TCP segments (bytes) in with a time, segments out, state and TCB readable.
+
+use std::net::IpAddr;
+
+use ferrotcp_core::conn::{Connection, Event};
+use ferrotcp_core::SeqNum;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use crate::convert::{self, parse_ip, parse_sockaddr, sockaddr_tuple};
+use crate::errors::to_py;
+
+/// Name and detail of an event, as returned by `next_event`.
+pub fn event_tuple(e: Event) -> (&'static str, Option<&'static str>) {
+    match e {
+        Event::Connected => ("connected", None),
+        Event::Readable => ("readable", None),
+        Event::PeerClosed => ("peer-closed", None),
+        Event::Closed => ("closed", None),
+        Event::Error(c) => (
+            "error",
+            Some(match c {
+                ferrotcp_core::conn::ConnError::Refused => "refused",
+                ferrotcp_core::conn::ConnError::Reset => "reset",
+                ferrotcp_core::conn::ConnError::TimedOut => "timed-out",
+            }),
+        ),
+    }
+}
+
+fn random_iss() -> u32 {
+    // Only when the caller gives no ISN: draw one from the OS-seeded hasher so two
+    // connections made in a row differ (RFC 9293 3.4.1 wants unpredictable ISNs).
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x6665_7272_6f74_6370);
+    h.finish() as u32
+}
+
+#[pyclass(name = "Connection", module = "ferrotcp._core")]
+pub struct PyConnection {
+    inner: Connection,
+}
+
+#[pymethods]
+impl PyConnection {
+    /// Active open from `local` to `remote` (both `(host, port)`); the SYN is ready at once.
+    #[staticmethod]
+    #[pyo3(signature = (local, remote, now=0, iss=None, **config))]
+    fn connect(
+        local: &Bound<'_, PyAny>,
+        remote: &Bound<'_, PyAny>,
+        now: u64,
+        iss: Option<u32>,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let cfg = convert::conn_config(config)?;
+        let iss = SeqNum(iss.unwrap_or_else(random_iss));
+        let inner = Connection::connect(cfg, parse_sockaddr(local)?, parse_sockaddr(remote)?, iss, now)
+            .map_err(to_py)?;
+        Ok(PyConnection { inner })
+    }
+
+    /// Passive open on `local`: waits in LISTEN for one SYN.
+    #[staticmethod]
+    #[pyo3(signature = (local, iss=None, **config))]
+    fn listen(
+        local: &Bound<'_, PyAny>,
+        iss: Option<u32>,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let cfg = convert::conn_config(config)?;
+        let iss = SeqNum(iss.unwrap_or_else(random_iss));
+        let inner = Connection::listen(cfg, parse_sockaddr(local)?, iss).map_err(to_py)?;
+        Ok(PyConnection { inner })
+    }
+
+    /// Feed TCP segments (header and payload, checksummed over the pseudo-header) that arrived
+    /// at `now` from `remote_ip` (default: the connection's peer). Returns how many were
+    /// dropped as malformed; remote misbehaviour never raises.
+    #[pyo3(signature = (now, segments, remote_ip=None))]
+    fn receive(&mut self, now: u64, segments: Vec<Vec<u8>>, remote_ip: Option<&str>) -> PyResult<usize> {
+        let ip: IpAddr = match remote_ip {
+            Some(s) => parse_ip(s)?,
+            None => self.inner.remote().map(|r| r.ip()).ok_or_else(|| {
+                PyValueError::new_err("a listening connection needs remote_ip for the checksum")
+            })?,
+        };
+        let mut malformed = 0;
+        for s in &segments {
+            if self.inner.handle_bytes(now, ip, s).is_err() {
+                malformed += 1;
+            }
+        }
+        Ok(malformed)
+    }
+
+    /// Every segment the connection wants to send at `now`, as bytes.
+    fn datagrams_to_send<'py>(&mut self, py: Python<'py>, now: u64) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        while let Some((_, seg)) = self.inner.poll_transmit_bytes(now) {
+            out.append(PyBytes::new(py, &seg))?;
+        }
+        Ok(out)
+    }
+
+    /// Microseconds at which `handle_timeout` must be called, or None.
+    fn next_timeout(&self) -> Option<u64> {
+        self.inner.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: u64) {
+        self.inner.handle_timeout(now);
+    }
+
+    /// The next event as `(name, detail)`: `connected`, `readable`, `peer-closed`, `closed`,
+    /// or `error` with `refused`, `reset` or `timed-out`.
+    fn next_event(&mut self) -> Option<(&'static str, Option<&'static str>)> {
+        self.inner.poll_event().map(event_tuple)
+    }
+
+    /// Queue data; returns how many bytes the send buffer took.
+    fn send(&mut self, data: &[u8]) -> PyResult<usize> {
+        self.inner.send(data).map_err(to_py)
+    }
+
+    /// Up to `max` in-order received bytes (all of them when `max` is negative).
+    #[pyo3(signature = (max=-1))]
+    fn recv<'py>(&mut self, py: Python<'py>, max: i64) -> Bound<'py, PyBytes> {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        let mut v = Vec::new();
+        self.inner.recv_to_vec(max, &mut v);
+        PyBytes::new(py, &v)
+    }
+
+    /// Close our sending side (FIN after queued data); receiving continues.
+    #[pyo3(signature = (now=0))]
+    fn close(&mut self, now: u64) -> PyResult<()> {
+        self.inner.close(now).map_err(to_py)
+    }
+
+    /// Reset the connection (RST if synchronized) and forget it.
+    #[pyo3(signature = (now=0))]
+    fn abort(&mut self, now: u64) {
+        self.inner.abort(now);
+    }
+
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.inner.state().as_str()
+    }
+
+    #[getter]
+    fn local(&self) -> (String, u16) {
+        sockaddr_tuple(self.inner.local())
+    }
+
+    #[getter]
+    fn remote(&self) -> Option<(String, u16)> {
+        self.inner.remote().map(sockaddr_tuple)
+    }
+
+    /// The TCB variables of RFC 9293 3.3.1 (`snd_una`, `snd_nxt`, `rcv_nxt`, ...).
+    fn tcb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        convert::pairs_dict(py, &convert::tcb_pairs(self.inner.tcb()))
+    }
+
+    #[getter]
+    fn iss(&self) -> u32 {
+        self.inner.tcb().iss.raw()
+    }
+    #[getter]
+    fn irs(&self) -> u32 {
+        self.inner.tcb().irs.raw()
+    }
+    #[getter]
+    fn snd_una(&self) -> u32 {
+        self.inner.tcb().snd_una.raw()
+    }
+    #[getter]
+    fn snd_nxt(&self) -> u32 {
+        self.inner.tcb().snd_nxt.raw()
+    }
+    #[getter]
+    fn snd_wnd(&self) -> u32 {
+        self.inner.tcb().snd_wnd
+    }
+    #[getter]
+    fn rcv_nxt(&self) -> u32 {
+        self.inner.tcb().rcv_nxt.raw()
+    }
+    #[getter]
+    fn rcv_wnd(&self) -> u32 {
+        self.inner.tcb().rcv_wnd
+    }
+    #[getter]
+    fn cwnd(&self) -> u32 {
+        self.inner.cwnd()
+    }
+    #[getter]
+    fn srtt_us(&self) -> Option<u64> {
+        self.inner.srtt_us()
+    }
+    #[getter]
+    fn rto_us(&self) -> u64 {
+        self.inner.rto_us()
+    }
+
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        convert::pairs_dict(py, &convert::counters_pairs(&self.inner.counters()))
+    }
+
+    /// The event log: state changes, segments sent (with reason) and received (with fate).
+    fn log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for e in self.inner.log().entries() {
+            out.append(convert::log_entry(py, e)?)?;
+        }
+        Ok(out)
+    }
+
+    /// Rule ids applied by the last input (segment, timeout or user call).
+    fn applied_rules(&self) -> Vec<&'static str> {
+        self.inner.applied_rules().to_vec()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ferrotcp.Connection {} {:?} -> {:?}>",
+            self.inner.state(),
+            self.inner.local(),
+            self.inner.remote()
+        )
+    }
+}

@@ -1,0 +1,201 @@
+//! Conversions between Python values and core types: addresses, settings, counters, logs.
+
+use std::net::{IpAddr, SocketAddr};
+
+use ferrotcp_core::conn::{Config, Counters, LogEntry, LogKind, Tcb};
+use ferrotcp_core::sim::LinkConfig;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+pub fn parse_ip(s: &str) -> PyResult<IpAddr> {
+    s.parse()
+        .map_err(|_| PyValueError::new_err(format!("not an IP address: {s:?}")))
+}
+
+/// `(host, port)` as in the `socket` module.
+pub fn parse_sockaddr(addr: &Bound<'_, PyAny>) -> PyResult<SocketAddr> {
+    let (host, port): (String, u16) = addr.extract().map_err(|_| {
+        PyTypeError::new_err("address must be a (host, port) tuple with port in 0..65535")
+    })?;
+    Ok(SocketAddr::new(parse_ip(&host)?, port))
+}
+
+pub fn sockaddr_tuple(a: SocketAddr) -> (String, u16) {
+    (a.ip().to_string(), a.port())
+}
+
+/// Apply `key=value` settings to a struct through a table of setters; unknown keys are an
+/// error, so a typo is not silently ignored.
+fn apply<T>(
+    target: &mut T,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    what: &str,
+    set: impl Fn(&mut T, &str, &Bound<'_, PyAny>) -> PyResult<bool>,
+) -> PyResult<()> {
+    let Some(kw) = kwargs else { return Ok(()) };
+    for (k, v) in kw.iter() {
+        let key: String = k.extract()?;
+        if !set(target, &key, &v)? {
+            return Err(PyTypeError::new_err(format!("unknown {what} setting {key:?}")));
+        }
+    }
+    Ok(())
+}
+
+pub fn conn_config(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
+    let mut c = Config::default();
+    apply(&mut c, kwargs, "connection", |c, k, v| {
+        match k {
+            "mss" => c.mss = v.extract()?,
+            "send_buffer" => c.send_buffer = v.extract()?,
+            "recv_buffer" => c.recv_buffer = v.extract()?,
+            "initial_rto_us" => c.rto.initial_rto_us = v.extract()?,
+            "min_rto_us" => c.rto.min_rto_us = v.extract()?,
+            "max_rto_us" => c.rto.max_rto_us = v.extract()?,
+            "max_retransmissions" => c.max_retransmissions = v.extract()?,
+            "max_syn_retransmissions" => c.max_syn_retransmissions = v.extract()?,
+            "msl_us" => c.msl_us = v.extract()?,
+            "dupack_threshold" => c.dupack_threshold = v.extract()?,
+            "initial_window_segments" => c.initial_window_segments = v.extract()?,
+            "log_limit" => c.log_limit = v.extract()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    c.validate().map_err(crate::errors::to_py)?;
+    Ok(c)
+}
+
+pub fn link_config(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<LinkConfig> {
+    let mut c = LinkConfig::default();
+    apply(&mut c, kwargs, "link", |c, k, v| {
+        match k {
+            "delay_us" => c.delay_us = v.extract()?,
+            "jitter_us" => c.jitter_us = v.extract()?,
+            "rate_bps" => c.rate_bps = v.extract()?,
+            "queue_limit" => c.queue_limit = v.extract()?,
+            "loss" => c.loss = v.extract()?,
+            "reorder" => c.reorder = v.extract()?,
+            "reorder_depth" => c.reorder_depth = v.extract()?,
+            "reorder_timeout_us" => c.reorder_timeout_us = v.extract()?,
+            "duplicate" => c.duplicate = v.extract()?,
+            "corrupt" => c.corrupt = v.extract()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    c.validate().map_err(PyValueError::new_err)?;
+    Ok(c)
+}
+
+/// One table serves every counter struct: name and value of each field.
+macro_rules! field_pairs {
+    ($v:expr, $($f:ident),* $(,)?) => {
+        vec![$((stringify!($f), $v.$f as u64)),*]
+    };
+}
+
+pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
+    field_pairs!(
+        c,
+        segments_sent,
+        segments_received,
+        bytes_sent,
+        bytes_received,
+        bytes_delivered,
+        bytes_retransmitted,
+        retransmits_timeout,
+        retransmits_fast,
+        retransmits_recovery,
+        rto_expirations,
+        out_of_order_segments,
+        out_of_order_bytes,
+        duplicate_segments,
+        duplicate_bytes,
+        dup_acks_sent,
+        dup_acks_received,
+        acks_sent,
+        unacceptable_segments,
+        challenge_acks_sent,
+        resets_sent,
+        resets_received,
+        window_probes,
+        reassembly_dropped_bytes,
+        log_dropped,
+    )
+}
+
+pub fn link_counter_pairs(c: &ferrotcp_core::sim::LinkCounters) -> Vec<(&'static str, u64)> {
+    field_pairs!(c, sent, delivered, lost, queue_dropped, reordered, duplicated, corrupted)
+}
+
+pub fn sim_counter_pairs(c: &ferrotcp_core::sim::SimCounters) -> Vec<(&'static str, u64)> {
+    field_pairs!(c, steps, packets, unroutable, malformed)
+}
+
+pub fn tcb_pairs(t: &Tcb) -> Vec<(&'static str, u64)> {
+    vec![
+        ("iss", u64::from(t.iss.raw())),
+        ("irs", u64::from(t.irs.raw())),
+        ("snd_una", u64::from(t.snd_una.raw())),
+        ("snd_nxt", u64::from(t.snd_nxt.raw())),
+        ("snd_max", u64::from(t.snd_max.raw())),
+        ("snd_wnd", u64::from(t.snd_wnd)),
+        ("snd_wl1", u64::from(t.snd_wl1.raw())),
+        ("snd_wl2", u64::from(t.snd_wl2.raw())),
+        ("max_snd_wnd", u64::from(t.max_snd_wnd)),
+        ("rcv_nxt", u64::from(t.rcv_nxt.raw())),
+        ("rcv_wnd", u64::from(t.rcv_wnd)),
+        ("snd_mss", u64::from(t.snd_mss)),
+    ]
+}
+
+pub fn pairs_dict<'py>(py: Python<'py>, pairs: &[(&str, u64)]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in pairs {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+/// A log entry as a flat dict (`kind` is `state`, `sent`, `received` or `timer`).
+pub fn log_entry<'py>(py: Python<'py>, e: &LogEntry) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("time", e.time)?;
+    let seg_fields = |d: &Bound<'py, PyDict>, s: &ferrotcp_core::conn::SegmentSummary| {
+        d.set_item("seq", s.seq.raw())?;
+        d.set_item("ack", s.ack.raw())?;
+        d.set_item("flags", s.flags.to_string())?;
+        d.set_item("len", s.len)?;
+        d.set_item("window", s.window)
+    };
+    match e.kind {
+        LogKind::State { from, to, rule } => {
+            d.set_item("kind", "state")?;
+            d.set_item("from", from.as_str())?;
+            d.set_item("to", to.as_str())?;
+            d.set_item("rule", rule)?;
+        }
+        LogKind::Sent { seg, reason } => {
+            d.set_item("kind", "sent")?;
+            seg_fields(&d, &seg)?;
+            d.set_item("reason", reason.as_str())?;
+        }
+        LogKind::Received {
+            seg,
+            disposition,
+            rule,
+        } => {
+            d.set_item("kind", "received")?;
+            seg_fields(&d, &seg)?;
+            d.set_item("disposition", disposition.as_str())?;
+            d.set_item("rule", rule)?;
+        }
+        LogKind::Timer { rule } => {
+            d.set_item("kind", "timer")?;
+            d.set_item("rule", rule)?;
+        }
+    }
+    Ok(d)
+}

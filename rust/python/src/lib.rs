@@ -1,0 +1,24 @@
+//! PyO3 bindings of ferrotcp-core, built by maturin as `ferrotcp._core`. This crate only
+//! converts values, maps errors and releases the GIL: no protocol logic lives here.
+
+mod connection;
+mod convert;
+mod errors;
+mod simulator;
+
+use pyo3::prelude::*;
+
+/// Every rule id the core can report (see `models/`).
+#[pyfunction]
+fn rule_ids() -> Vec<&'static str> {
+    ferrotcp_core::conn::rules::ALL.to_vec()
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<connection::PyConnection>()?;
+    m.add_class::<simulator::PySimulator>()?;
+    m.add_function(wrap_pyfunction!(rule_ids, m)?)?;
+    Ok(())
+}
