@@ -92,7 +92,12 @@ def run(
     c_host = net.add_host("client", CLIENT_ADDR)
     s_host = net.add_host("server", SERVER_ADDR)
     net.link(
-        c_host, s_host, delay_us=delay_us, loss=loss, reorder=reorder, duplicate=duplicate,
+        c_host,
+        s_host,
+        delay_us=delay_us,
+        loss=loss,
+        reorder=reorder,
+        duplicate=duplicate,
         corrupt=corrupt,
     )
     s_host.listen(PORT)
@@ -156,9 +161,7 @@ def run(
     out("\n3. Orderly close")
     out(f"  client: {closing_paths(client)}")
     out(f"  server: {closing_paths(server)}")
-    out(
-        f"\nvirtual time {net.now_us / 1e6:.2f} s, wall time {time.perf_counter() - wall:.2f} s"
-    )
+    out(f"\nvirtual time {net.now_us / 1e6:.2f} s, wall time {time.perf_counter() - wall:.2f} s")
     return DemoResult(
         seed=seed,
         ok=ok and client.state == "CLOSED" and server.state == "CLOSED",

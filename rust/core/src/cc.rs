@@ -8,7 +8,8 @@ pub struct NewReno {
     mss: u32,
     cwnd: u32,
     ssthresh: u32,
-    /// RFC 6582 `recover`: the highest sequence number sent when recovery began.
+    /// RFC 6582 `recover`: the highest sequence number sent when recovery (or the last
+    /// timeout) began. Inclusive, as in the RFC: one less than `snd_max` at that moment.
     recover: SeqNum,
     in_recovery: bool,
     /// Bytes acknowledged since cwnd last grew in congestion avoidance (RFC 5681 3.1, eq. 3's
@@ -33,7 +34,13 @@ pub enum AckAction {
 }
 
 impl NewReno {
-    /// `iw_segments` initial window in segments; `recover` starts at the ISS (RFC 6582 3.2).
+    /// `iw_segments` initial window in segments.
+    ///
+    /// RFC 6582 3.2 step 1 starts `recover` at the ISS. Taken literally that bars fast
+    /// retransmit of the very first data segment: its duplicate ACKs carry ISS+1, and
+    /// `ack - 1 > recover` fails. The check exists so that one loss event does not cause two
+    /// reductions (section 4.1), and before any data there is no earlier event to protect
+    /// against, so we start one below the ISS.
     pub fn new(mss: u32, iw_segments: u32, iss: SeqNum) -> Self {
         let mss = mss.max(1);
         NewReno {
@@ -41,7 +48,7 @@ impl NewReno {
             cwnd: mss.saturating_mul(iw_segments.max(1)),
             // RFC 5681 3.1: initial ssthresh may be arbitrarily high.
             ssthresh: u32::MAX,
-            recover: iss,
+            recover: iss - 1,
             in_recovery: false,
             ca_acked: 0,
         }
@@ -69,7 +76,8 @@ impl NewReno {
         self.ssthresh = (flight / 2).max(2 * self.mss);
     }
 
-    /// The `dupacks`-th duplicate ACK in a row arrived for `ack`.
+    /// The `dupacks`-th duplicate ACK in a row arrived for `ack`; `snd_max` is one past the
+    /// highest sequence number sent.
     pub fn on_dup_ack(
         &mut self,
         dupacks: u32,
@@ -87,7 +95,10 @@ impl NewReno {
         // `recover`, so one loss event does not trigger several reductions.
         if dupacks == threshold && (ack - 1).gt(self.recover) {
             self.halve(flight);
-            self.recover = snd_max;
+            // "the highest sequence number transmitted": the last one, not one past it.
+            // Storing `snd_max` here would make the full ACK (which equals `snd_max`) look
+            // partial, so recovery would never end.
+            self.recover = snd_max - 1;
             self.in_recovery = true;
             self.cwnd = self.ssthresh.saturating_add(3 * self.mss);
             return DupAckAction::FastRetransmit;
@@ -99,6 +110,7 @@ impl NewReno {
     /// stays outstanding after it.
     pub fn on_new_ack(&mut self, ack: SeqNum, acked: u32, flight: u32) -> AckAction {
         if self.in_recovery {
+            // "acknowledges all of the data up to and including recover": ack - 1 >= recover.
             if ack.gt(self.recover) {
                 // Full ACK (step 4): deflate to min(ssthresh, FlightSize + SMSS).
                 self.cwnd = self.ssthresh.min(flight.saturating_add(self.mss));
@@ -127,13 +139,13 @@ impl NewReno {
         AckAction::None
     }
 
-    /// The retransmission timer expired (RFC 5681 eq. 4 and 5; RFC 6582 3.2 step 6... and 4.2:
-    /// `recover` is set to the highest sequence number sent).
+    /// The retransmission timer expired (RFC 5681 eq. 4 and 5; RFC 6582 3.2 step 4:
+    /// `recover` is set to the highest sequence number sent, `snd_max - 1`).
     pub fn on_timeout(&mut self, flight: u32, snd_max: SeqNum) {
         self.halve(flight);
         self.cwnd = self.mss;
         self.in_recovery = false;
-        self.recover = snd_max;
+        self.recover = snd_max - 1;
         self.ca_acked = 0;
     }
 }

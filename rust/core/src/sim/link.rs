@@ -20,7 +20,8 @@ pub struct LinkConfig {
     pub loss: f64,
     /// Probability a packet is held back and overtaken by later ones.
     pub reorder: f64,
-    /// A held packet is overtaken by 1..=reorder_depth later packets.
+    /// A held packet is overtaken by 1..=reorder_depth later packets (at most one packet is
+    /// held at a time, so no segment arrives more than `reorder_depth` places late).
     pub reorder_depth: u32,
     /// A held packet is released after this long even if nothing overtakes it.
     pub reorder_timeout_us: u64,
@@ -151,7 +152,12 @@ impl Link {
                 p[(bit / 8) as usize] ^= 1 << (bit % 8);
                 self.counters.corrupted += 1;
             }
-            if self.config.reorder_depth > 0 && self.rng.chance(self.config.reorder) {
+            // One held packet at a time: with two, the first could be overtaken by the second
+            // as well as by `reorder_depth` others, and the depth would not be a bound.
+            if self.config.reorder_depth > 0
+                && self.rng.chance(self.config.reorder)
+                && self.held.is_empty()
+            {
                 self.counters.reordered += 1;
                 let id = self.next_held;
                 self.next_held += 1;
@@ -201,5 +207,76 @@ impl Link {
                 packet: h.packet,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Send `n` numbered one-byte packets back to back and return the order they arrive in
+    /// (packets released by timeout included, in release order).
+    fn arrival_order(config: LinkConfig, seed: u64, n: u8) -> Vec<u8> {
+        let mut link = Link::new(config, Rng::new(seed));
+        let mut out = Vec::new();
+        for i in 0..n {
+            link.transmit(u64::from(i), vec![i], &mut out);
+        }
+        let mut order = Vec::new();
+        let mut releases = Vec::new();
+        for d in out.drain(..) {
+            match d {
+                Delivery::Arrive { packet, .. } => order.push(packet[0]),
+                Delivery::Release { time, id } => releases.push((time, id)),
+            }
+        }
+        for (time, id) in releases {
+            link.release(time, id, &mut out);
+        }
+        for d in out {
+            if let Delivery::Arrive { packet, .. } = d {
+                order.push(packet[0]);
+            }
+        }
+        order
+    }
+
+    #[test]
+    fn reordering_never_exceeds_its_depth() {
+        // Heavy reordering makes packets held behind other held packets common; each may
+        // still be overtaken by at most `reorder_depth` later packets.
+        for depth in 1..=3u32 {
+            for seed in 0..200 {
+                let config = LinkConfig {
+                    delay_us: 0,
+                    reorder: 0.4,
+                    reorder_depth: depth,
+                    ..LinkConfig::default()
+                };
+                let order = arrival_order(config, seed, 60);
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..60).collect::<Vec<u8>>(), "every packet arrives once");
+                for (pos, &p) in order.iter().enumerate() {
+                    let overtakers = order[..pos].iter().filter(|&&q| q > p).count();
+                    assert!(
+                        overtakers <= depth as usize,
+                        "depth {depth} seed {seed}: packet {p} overtaken by {overtakers}: {order:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reordering_happens() {
+        let config = LinkConfig {
+            delay_us: 0,
+            reorder: 0.4,
+            reorder_depth: 2,
+            ..LinkConfig::default()
+        };
+        let order = arrival_order(config, 7, 60);
+        assert!(order.windows(2).any(|w| w[0] > w[1]), "{order:?}");
     }
 }

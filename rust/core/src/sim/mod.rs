@@ -417,7 +417,13 @@ fn pump(now: u64, conn: &mut Connection, app: &mut App) {
             }
         }
     }
-    if app.close_when_sent && app.to_send.is_empty() && !app.close_done {
+    // CLOSE in SYN-SENT deletes the connection (RFC 9293 3.10.4); the app means "FIN after
+    // my data", so it waits for the handshake.
+    if app.close_when_sent
+        && app.to_send.is_empty()
+        && !app.close_done
+        && conn.state() != crate::State::SynSent
+    {
         app.close_done = true;
         let _ = conn.close(now);
     }

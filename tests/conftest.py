@@ -1,0 +1,50 @@
+"""Shared fixtures: seeds are printed on failure through the test ids and messages."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+from ferrotcp import Network, SimConnection
+
+CLIENT = "192.0.2.1"
+SERVER = "192.0.2.2"
+PORT = 80
+
+
+@dataclass
+class Transfer:
+    net: Network
+    client: SimConnection
+    server: SimConnection
+    up: bytes
+    down: bytes
+    got_up: bytes
+    got_down: bytes
+
+
+def run_transfer(seed: int, size: int, **link: float | int) -> Transfer:
+    """Both directions at once, then an orderly close of both sides."""
+    net = Network(seed)
+    c = net.add_host("client", CLIENT)
+    s = net.add_host("server", SERVER)
+    net.link(c, s, **link)
+    s.listen(PORT)
+    rng = random.Random(seed)
+    up, down = rng.randbytes(size), rng.randbytes(size)
+    client = c.connect((SERVER, PORT))
+    client.send(up)
+    client.close()
+    server = s.accept(PORT)
+    server.send(down)
+    server.close()
+    server.wait_received(size)
+    client.wait_received(size)
+    client.wait_closed()
+    server.wait_closed()
+    return Transfer(net, client, server, up, down, server.recv(), client.recv())
+
+
+def digest(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
