@@ -39,10 +39,12 @@ def run_transfer(seed: int, size: int, **link: float | int) -> Transfer:
     server = s.accept(PORT)
     server.send(down)
     server.close()
-    server.wait_received(size)
-    client.wait_received(size)
-    client.wait_closed()
-    server.wait_closed()
+    # Virtual time: 20% loss without SACK needs many 1 s timeouts; wall time stays short.
+    budget = 3_600_000_000
+    server.wait_received(size, budget)
+    client.wait_received(size, budget)
+    client.wait_closed(budget)
+    server.wait_closed(budget)
     return Transfer(net, client, server, up, down, server.recv(), client.recv())
 
 

@@ -58,8 +58,14 @@ impl PyConnection {
     ) -> PyResult<Self> {
         let cfg = convert::conn_config(config)?;
         let iss = SeqNum(iss.unwrap_or_else(random_iss));
-        let inner = Connection::connect(cfg, parse_sockaddr(local)?, parse_sockaddr(remote)?, iss, now)
-            .map_err(to_py)?;
+        let inner = Connection::connect(
+            cfg,
+            parse_sockaddr(local)?,
+            parse_sockaddr(remote)?,
+            iss,
+            now,
+        )
+        .map_err(to_py)?;
         Ok(PyConnection { inner })
     }
 
@@ -81,7 +87,12 @@ impl PyConnection {
     /// at `now` from `remote_ip` (default: the connection's peer). Returns how many were
     /// dropped as malformed; remote misbehaviour never raises.
     #[pyo3(signature = (now, segments, remote_ip=None))]
-    fn receive(&mut self, now: u64, segments: Vec<Vec<u8>>, remote_ip: Option<&str>) -> PyResult<usize> {
+    fn receive(
+        &mut self,
+        now: u64,
+        segments: Vec<Vec<u8>>,
+        remote_ip: Option<&str>,
+    ) -> PyResult<usize> {
         let ip: IpAddr = match remote_ip {
             Some(s) => parse_ip(s)?,
             None => self.inner.remote().map(|r| r.ip()).ok_or_else(|| {
@@ -98,7 +109,11 @@ impl PyConnection {
     }
 
     /// Every segment the connection wants to send at `now`, as bytes.
-    fn datagrams_to_send<'py>(&mut self, py: Python<'py>, now: u64) -> PyResult<Bound<'py, PyList>> {
+    fn datagrams_to_send<'py>(
+        &mut self,
+        py: Python<'py>,
+        now: u64,
+    ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         while let Some((_, seg)) = self.inner.poll_transmit_bytes(now) {
             out.append(PyBytes::new(py, &seg))?;

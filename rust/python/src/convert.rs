@@ -37,7 +37,9 @@ fn apply<T>(
     for (k, v) in kw.iter() {
         let key: String = k.extract()?;
         if !set(target, &key, &v)? {
-            return Err(PyTypeError::new_err(format!("unknown {what} setting {key:?}")));
+            return Err(PyTypeError::new_err(format!(
+                "unknown {what} setting {key:?}"
+            )));
         }
     }
     Ok(())
@@ -127,7 +129,16 @@ pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
 }
 
 pub fn link_counter_pairs(c: &ferrotcp_core::sim::LinkCounters) -> Vec<(&'static str, u64)> {
-    field_pairs!(c, sent, delivered, lost, queue_dropped, reordered, duplicated, corrupted)
+    field_pairs!(
+        c,
+        sent,
+        delivered,
+        lost,
+        queue_dropped,
+        reordered,
+        duplicated,
+        corrupted
+    )
 }
 
 pub fn sim_counter_pairs(c: &ferrotcp_core::sim::SimCounters) -> Vec<(&'static str, u64)> {

@@ -2,8 +2,8 @@
 
 use ferrotcp_core::conn::{ConnError, Error};
 use pyo3::exceptions::{
-    PyBrokenPipeError, PyConnectionRefusedError, PyConnectionResetError, PyOSError,
-    PyTimeoutError, PyValueError,
+    PyBrokenPipeError, PyConnectionRefusedError, PyConnectionResetError, PyOSError, PyTimeoutError,
+    PyValueError,
 };
 use pyo3::prelude::*;
 
@@ -18,9 +18,7 @@ fn errno(py: Python<'_>, name: &str) -> i32 {
 pub fn conn_error(py: Python<'_>, e: ConnError) -> PyErr {
     let msg = e.as_str();
     match e {
-        ConnError::Refused => {
-            PyConnectionRefusedError::new_err((errno(py, "ECONNREFUSED"), msg))
-        }
+        ConnError::Refused => PyConnectionRefusedError::new_err((errno(py, "ECONNREFUSED"), msg)),
         ConnError::Reset => PyConnectionResetError::new_err((errno(py, "ECONNRESET"), msg)),
         ConnError::TimedOut => PyTimeoutError::new_err((errno(py, "ETIMEDOUT"), msg)),
     }

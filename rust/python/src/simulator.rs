@@ -68,7 +68,12 @@ impl PySimulator {
 
     /// A one-way link; faults and delays as keywords (`loss`, `reorder`, `delay_us`, ...).
     #[pyo3(signature = (src, dst, **config))]
-    fn add_link(&mut self, src: HostId, dst: HostId, config: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    fn add_link(
+        &mut self,
+        src: HostId,
+        dst: HostId,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
         let c = convert::link_config(config)?;
         self.inner.add_link(src, dst, c).map_err(to_py)
     }
@@ -106,7 +111,13 @@ impl PySimulator {
 
     /// Received bytes (all when `max` is negative).
     #[pyo3(signature = (host, conn, max=-1))]
-    fn recv<'py>(&mut self, py: Python<'py>, host: HostId, conn: ConnId, max: i64) -> PyResult<Bound<'py, PyBytes>> {
+    fn recv<'py>(
+        &mut self,
+        py: Python<'py>,
+        host: HostId,
+        conn: ConnId,
+        max: i64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         let v = self.inner.recv(host, conn, max).map_err(to_py)?;
         Ok(PyBytes::new(py, &v))
@@ -143,7 +154,14 @@ impl PySimulator {
     }
 
     /// Run until the connection is in `state` (e.g. "ESTABLISHED"); False at the deadline.
-    fn run_until_state(&mut self, py: Python<'_>, host: HostId, conn: ConnId, state: &str, deadline_us: u64) -> PyResult<bool> {
+    fn run_until_state(
+        &mut self,
+        py: Python<'_>,
+        host: HostId,
+        conn: ConnId,
+        state: &str,
+        deadline_us: u64,
+    ) -> PyResult<bool> {
         let want = state_by_name(state)?;
         self.inner.connection(host, conn).map_err(to_py)?;
         let sim = &mut self.inner;
@@ -157,7 +175,14 @@ impl PySimulator {
     }
 
     /// Run until `nbytes` have been received on the connection (or it can receive no more).
-    fn run_until_received(&mut self, py: Python<'_>, host: HostId, conn: ConnId, nbytes: usize, deadline_us: u64) -> PyResult<bool> {
+    fn run_until_received(
+        &mut self,
+        py: Python<'_>,
+        host: HostId,
+        conn: ConnId,
+        nbytes: usize,
+        deadline_us: u64,
+    ) -> PyResult<bool> {
         self.inner.received_len(host, conn).map_err(to_py)?;
         let sim = &mut self.inner;
         Ok(py.detach(|| {
@@ -170,7 +195,13 @@ impl PySimulator {
     }
 
     /// Run until a connection can be accepted on `port`; returns its id or None.
-    fn run_until_accept(&mut self, py: Python<'_>, host: HostId, port: u16, deadline_us: u64) -> PyResult<Option<ConnId>> {
+    fn run_until_accept(
+        &mut self,
+        py: Python<'_>,
+        host: HostId,
+        port: u16,
+        deadline_us: u64,
+    ) -> PyResult<Option<ConnId>> {
         if let Some(id) = self.inner.accept(host, port).map_err(to_py)? {
             return Ok(Some(id));
         }
@@ -189,7 +220,12 @@ impl PySimulator {
     }
 
     fn state(&self, host: HostId, conn: ConnId) -> PyResult<&'static str> {
-        Ok(self.inner.connection(host, conn).map_err(to_py)?.state().as_str())
+        Ok(self
+            .inner
+            .connection(host, conn)
+            .map_err(to_py)?
+            .state()
+            .as_str())
     }
 
     /// The failure of a connection as its exception (None if it has not failed).
@@ -199,19 +235,36 @@ impl PySimulator {
     }
 
     fn local(&self, host: HostId, conn: ConnId) -> PyResult<(String, u16)> {
-        Ok(sockaddr_tuple(self.inner.connection(host, conn).map_err(to_py)?.local()))
+        Ok(sockaddr_tuple(
+            self.inner.connection(host, conn).map_err(to_py)?.local(),
+        ))
     }
 
     fn remote(&self, host: HostId, conn: ConnId) -> PyResult<Option<(String, u16)>> {
-        Ok(self.inner.connection(host, conn).map_err(to_py)?.remote().map(sockaddr_tuple))
+        Ok(self
+            .inner
+            .connection(host, conn)
+            .map_err(to_py)?
+            .remote()
+            .map(sockaddr_tuple))
     }
 
-    fn tcb<'py>(&self, py: Python<'py>, host: HostId, conn: ConnId) -> PyResult<Bound<'py, PyDict>> {
+    fn tcb<'py>(
+        &self,
+        py: Python<'py>,
+        host: HostId,
+        conn: ConnId,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let c = self.inner.connection(host, conn).map_err(to_py)?;
         convert::pairs_dict(py, &convert::tcb_pairs(c.tcb()))
     }
 
-    fn counters<'py>(&self, py: Python<'py>, host: HostId, conn: ConnId) -> PyResult<Bound<'py, PyDict>> {
+    fn counters<'py>(
+        &self,
+        py: Python<'py>,
+        host: HostId,
+        conn: ConnId,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let c = self.inner.connection(host, conn).map_err(to_py)?;
         let mut pairs = convert::counters_pairs(&c.counters());
         pairs.push(("cwnd", u64::from(c.cwnd())));
@@ -220,7 +273,12 @@ impl PySimulator {
         convert::pairs_dict(py, &pairs)
     }
 
-    fn log<'py>(&self, py: Python<'py>, host: HostId, conn: ConnId) -> PyResult<Bound<'py, PyList>> {
+    fn log<'py>(
+        &self,
+        py: Python<'py>,
+        host: HostId,
+        conn: ConnId,
+    ) -> PyResult<Bound<'py, PyList>> {
         let c = self.inner.connection(host, conn).map_err(to_py)?;
         let out = PyList::empty(py);
         for e in c.log().entries() {
@@ -229,7 +287,12 @@ impl PySimulator {
         Ok(out)
     }
 
-    fn link_counters<'py>(&self, py: Python<'py>, src: HostId, dst: HostId) -> PyResult<Bound<'py, PyDict>> {
+    fn link_counters<'py>(
+        &self,
+        py: Python<'py>,
+        src: HostId,
+        dst: HostId,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let c = self
             .inner
             .link_counters(src, dst)
