@@ -229,11 +229,7 @@ impl PyConnection {
 
     /// The event log: state changes, segments sent (with reason) and received (with fate).
     fn log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        for e in self.inner.log().entries() {
-            out.append(convert::log_entry(py, e)?)?;
-        }
-        Ok(out)
+        convert::log_list(py, self.inner.log())
     }
 
     /// Rule ids applied by the last input (segment, timeout or user call).

@@ -2,11 +2,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use ferrotcp_core::conn::{Config, Counters, LogEntry, LogKind, Tcb};
+use ferrotcp_core::conn::{Config, Counters, EventLog, LogEntry, LogKind, Tcb};
 use ferrotcp_core::sim::LinkConfig;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 pub fn parse_ip(s: &str) -> PyResult<IpAddr> {
     s.parse()
@@ -209,4 +209,12 @@ pub fn log_entry<'py>(py: Python<'py>, e: &LogEntry) -> PyResult<Bound<'py, PyDi
         }
     }
     Ok(d)
+}
+
+pub fn log_list<'py>(py: Python<'py>, log: &EventLog) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for e in log.entries() {
+        out.append(log_entry(py, e)?)?;
+    }
+    Ok(out)
 }

@@ -144,13 +144,7 @@ impl PySimulator {
 
     /// Run until nothing is left to happen or `deadline_us`; True if it went quiet.
     fn run_until_idle(&mut self, py: Python<'_>, deadline_us: u64) -> bool {
-        let sim = &mut self.inner;
-        py.detach(|| {
-            sim.run_while(MAX_STEPS, |s| {
-                s.next_event_time().is_none_or(|t| t > deadline_us)
-            });
-            sim.next_event_time().is_none()
-        })
+        self.run_until_condition(py, deadline_us, |s| s.next_event_time().is_none())
     }
 
     /// Run until the connection is in `state` (e.g. "ESTABLISHED"); False at the deadline.
@@ -164,17 +158,12 @@ impl PySimulator {
     ) -> PyResult<bool> {
         let want = state_by_name(state)?;
         self.inner.connection(host, conn).map_err(to_py)?;
-        let sim = &mut self.inner;
-        Ok(py.detach(|| {
-            sim.run_while(MAX_STEPS, |s| {
-                s.connection(host, conn).is_ok_and(|c| c.state() == want)
-                    || s.next_event_time().is_none_or(|t| t > deadline_us)
-            });
-            sim.connection(host, conn).is_ok_and(|c| c.state() == want)
+        Ok(self.run_until_condition(py, deadline_us, move |s| {
+            s.connection(host, conn).is_ok_and(|c| c.state() == want)
         }))
     }
 
-    /// Run until `nbytes` have been received on the connection (or it can receive no more).
+    /// Run until `nbytes` have been received on the connection (or nothing more can happen).
     fn run_until_received(
         &mut self,
         py: Python<'_>,
@@ -184,13 +173,8 @@ impl PySimulator {
         deadline_us: u64,
     ) -> PyResult<bool> {
         self.inner.received_len(host, conn).map_err(to_py)?;
-        let sim = &mut self.inner;
-        Ok(py.detach(|| {
-            sim.run_while(MAX_STEPS, |s| {
-                s.received_len(host, conn).is_ok_and(|n| n >= nbytes)
-                    || s.next_event_time().is_none_or(|t| t > deadline_us)
-            });
-            sim.received_len(host, conn).is_ok_and(|n| n >= nbytes)
+        Ok(self.run_until_condition(py, deadline_us, move |s| {
+            s.received_len(host, conn).is_ok_and(|n| n >= nbytes)
         }))
     }
 
@@ -280,11 +264,7 @@ impl PySimulator {
         conn: ConnId,
     ) -> PyResult<Bound<'py, PyList>> {
         let c = self.inner.connection(host, conn).map_err(to_py)?;
-        let out = PyList::empty(py);
-        for e in c.log().entries() {
-            out.append(convert::log_entry(py, e)?)?;
-        }
-        Ok(out)
+        convert::log_list(py, c.log())
     }
 
     fn link_counters<'py>(
@@ -326,6 +306,23 @@ impl PySimulator {
 }
 
 impl PySimulator {
+    /// Step without the GIL until `done` holds, virtual time passes `deadline_us`, or nothing
+    /// is left to happen; returns whether `done` holds.
+    fn run_until_condition(
+        &mut self,
+        py: Python<'_>,
+        deadline_us: u64,
+        done: impl Fn(&Simulator) -> bool + Send + Sync,
+    ) -> bool {
+        let sim = &mut self.inner;
+        py.detach(|| {
+            sim.run_while(MAX_STEPS, |s| {
+                done(s) || s.next_event_time().is_none_or(|t| t > deadline_us)
+            });
+            done(sim)
+        })
+    }
+
     fn raise_if_failed(&self, host: HostId, conn: ConnId) -> PyResult<()> {
         let c = self.inner.connection(host, conn).map_err(to_py)?;
         match c.error() {
