@@ -176,8 +176,14 @@ mod tests {
     fn third_dup_ack_enters_recovery_once() {
         let mut cc = NewReno::new(1000, 10, SeqNum(0));
         let ack = SeqNum(1001);
-        assert_eq!(cc.on_dup_ack(1, 3, ack, 10_000, SeqNum(11_001)), DupAckAction::None);
-        assert_eq!(cc.on_dup_ack(2, 3, ack, 10_000, SeqNum(11_001)), DupAckAction::None);
+        assert_eq!(
+            cc.on_dup_ack(1, 3, ack, 10_000, SeqNum(11_001)),
+            DupAckAction::None
+        );
+        assert_eq!(
+            cc.on_dup_ack(2, 3, ack, 10_000, SeqNum(11_001)),
+            DupAckAction::None
+        );
         assert_eq!(
             cc.on_dup_ack(3, 3, ack, 10_000, SeqNum(11_001)),
             DupAckAction::FastRetransmit
@@ -185,10 +191,16 @@ mod tests {
         assert!(cc.in_recovery());
         assert_eq!(cc.ssthresh(), 5000);
         assert_eq!(cc.cwnd(), 8000);
-        assert_eq!(cc.on_dup_ack(4, 3, ack, 10_000, SeqNum(11_001)), DupAckAction::None);
+        assert_eq!(
+            cc.on_dup_ack(4, 3, ack, 10_000, SeqNum(11_001)),
+            DupAckAction::None
+        );
         assert_eq!(cc.cwnd(), 9000);
         // Partial ACK keeps recovery and asks for the next retransmission.
-        assert_eq!(cc.on_new_ack(SeqNum(3001), 2000, 8000), AckAction::RetransmitNext);
+        assert_eq!(
+            cc.on_new_ack(SeqNum(3001), 2000, 8000),
+            AckAction::RetransmitNext
+        );
         assert!(cc.in_recovery());
         // Full ACK ends it.
         assert_eq!(cc.on_new_ack(SeqNum(11_001), 8000, 0), AckAction::None);

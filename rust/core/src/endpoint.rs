@@ -118,7 +118,12 @@ impl Endpoint {
     }
 
     /// Active open from `local_ip` (an ephemeral port is chosen) to `remote`.
-    pub fn connect(&mut self, now: u64, local_ip: IpAddr, remote: SocketAddr) -> Result<ConnId, Error> {
+    pub fn connect(
+        &mut self,
+        now: u64,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnId, Error> {
         let local = self.free_port(local_ip, remote)?;
         let iss = self.isn.isn(now, local, remote);
         let conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
@@ -223,6 +228,7 @@ impl Endpoint {
                     }
                 }
             }
+            self.reap_if_unaccepted(now, id);
             return Ok(());
         }
         let syn_only = seg.flags.contains(TcpFlags::SYN)
@@ -302,7 +308,10 @@ impl Endpoint {
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.conns.values().filter_map(Connection::poll_timeout).min()
+        self.conns
+            .values()
+            .filter_map(Connection::poll_timeout)
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: u64) {
@@ -322,6 +331,35 @@ impl Endpoint {
                         self.by_tuple.remove(&(c.local(), r));
                     }
                 }
+            }
+            self.reap_if_unaccepted(now, id);
+        }
+    }
+
+    /// A passive connection that died before anyone accepted it (reset or timed out in
+    /// SYN-RECEIVED, or reset right after the handshake): nobody holds its id, so `release`
+    /// would never come. Drop it now, rather than hand a dead connection to `accept` and keep
+    /// it (and its backlog slot) forever. Whatever it still has to send goes out first.
+    fn reap_if_unaccepted(&mut self, now: u64, id: ConnId) {
+        if !self.origin.contains_key(&id)
+            || !self
+                .conns
+                .get(&id)
+                .is_some_and(|c| c.state() == State::Closed)
+        {
+            return;
+        }
+        if let Some(mut c) = self.conns.remove(&id) {
+            self.drain_connection(now, &mut c);
+            if let Some(r) = c.remote() {
+                if self.by_tuple.get(&(c.local(), r)) == Some(&id) {
+                    self.by_tuple.remove(&(c.local(), r));
+                }
+            }
+        }
+        if let Some(l) = self.origin.remove(&id) {
+            if let Some(listener) = self.listeners.get_mut(&l) {
+                listener.pending.retain(|x| *x != id);
             }
         }
     }
@@ -343,5 +381,235 @@ fn unspecified(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seq::SeqNum;
+    use crate::wire::TcpOptions;
+    use std::net::Ipv4Addr;
+
+    const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 20));
+
+    fn endpoint(key: u8) -> Endpoint {
+        Endpoint::new(EndpointConfig::default(), [key; 16]).unwrap()
+    }
+
+    fn packet(flags: TcpFlags, seq: u32, ack: u32, dst_port: u16) -> Vec<u8> {
+        let seg = TcpRepr {
+            src_port: 40_000,
+            dst_port,
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags,
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let mut pkt = Vec::new();
+        wire::build_tcp_packet(CLIENT, SERVER, &seg, &mut pkt).unwrap();
+        pkt
+    }
+
+    /// Every packet `ep` wants to send, parsed: (src, dst, segment fields).
+    fn sent(ep: &mut Endpoint, now: u64) -> Vec<(IpAddr, IpAddr, u16, u16, TcpFlags, u32, u32)> {
+        let mut out = Vec::new();
+        ep.poll_transmit(now, &mut out);
+        out.iter()
+            .map(|p| {
+                let (src, dst, s) = wire::parse_tcp_packet(p).unwrap();
+                (src, dst, s.src_port, s.dst_port, s.flags, s.seq.0, s.ack.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unknown_four_tuple_gets_a_rst() {
+        let mut ep = endpoint(1);
+        // An ACK for no connection: <SEQ=SEG.ACK><CTL=RST>, back to where it came from.
+        ep.handle_packet(0, &packet(TcpFlags::ACK, 500, 9_000, 80))
+            .unwrap();
+        assert_eq!(
+            sent(&mut ep, 0),
+            vec![(SERVER, CLIENT, 80, 40_000, TcpFlags::RST, 9_000, 0)]
+        );
+        // A SYN to a port nobody listens on: <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>.
+        ep.handle_packet(0, &packet(TcpFlags::SYN, 500, 0, 81))
+            .unwrap();
+        assert_eq!(
+            sent(&mut ep, 0),
+            vec![(
+                SERVER,
+                CLIENT,
+                81,
+                40_000,
+                TcpFlags::RST | TcpFlags::ACK,
+                0,
+                501
+            )]
+        );
+        // A RST is never answered.
+        ep.handle_packet(0, &packet(TcpFlags::RST, 500, 0, 80))
+            .unwrap();
+        assert!(sent(&mut ep, 0).is_empty());
+        assert_eq!(ep.counters().resets_sent, 2);
+        assert!(ep.is_empty(), "no connection was created");
+    }
+
+    #[test]
+    fn listener_accepts_and_ignores_stray_segments() {
+        let mut ep = endpoint(1);
+        let local = SocketAddr::new(SERVER, 80);
+        ep.listen(local).unwrap();
+        assert_eq!(
+            ep.listen(local),
+            Err(Error::InvalidState("address already in use"))
+        );
+        // A stray ACK to the listening port is reset (3.10.7.2), and no connection appears.
+        ep.handle_packet(0, &packet(TcpFlags::ACK, 1, 2, 80))
+            .unwrap();
+        let rst = sent(&mut ep, 0);
+        assert_eq!(rst.len(), 1);
+        assert_eq!((rst[0].4, rst[0].5), (TcpFlags::RST, 2));
+        assert!(ep.is_empty());
+        // A SYN creates a connection in SYN-RECEIVED, not yet acceptable.
+        ep.handle_packet(0, &packet(TcpFlags::SYN, 700, 0, 80))
+            .unwrap();
+        assert_eq!(ep.len(), 1);
+        assert_eq!(ep.accept(local), None);
+        let synack = sent(&mut ep, 0);
+        assert_eq!(synack.len(), 1);
+        let (_, _, sport, dport, flags, iss, ack) = synack[0];
+        assert_eq!(
+            (sport, dport, flags, ack),
+            (80, 40_000, TcpFlags::SYN | TcpFlags::ACK, 701)
+        );
+        // The handshake's ACK: now it is accepted, once.
+        ep.handle_packet(1, &packet(TcpFlags::ACK, 701, iss.wrapping_add(1), 80))
+            .unwrap();
+        let id = ep
+            .accept(local)
+            .expect("established connection is accepted");
+        assert_eq!(ep.accept(local), None);
+        let c = ep.connection(id).unwrap();
+        assert_eq!(c.state(), State::Established);
+        assert_eq!(c.remote(), Some(SocketAddr::new(CLIENT, 40_000)));
+        assert_eq!(c.local(), local);
+    }
+
+    #[test]
+    fn handshakes_that_die_before_accept_are_dropped() {
+        let mut ep = endpoint(1);
+        let local = SocketAddr::new(SERVER, 80);
+        ep.listen(local).unwrap();
+        // Reset in SYN-RECEIVED.
+        ep.handle_packet(0, &packet(TcpFlags::SYN, 700, 0, 80))
+            .unwrap();
+        assert_eq!(ep.len(), 1);
+        sent(&mut ep, 0);
+        ep.handle_packet(1, &packet(TcpFlags::RST, 701, 0, 80))
+            .unwrap();
+        assert!(ep.is_empty(), "the half-open connection is gone");
+        assert_eq!(ep.accept(local), None);
+        // Timed out in SYN-RECEIVED: nobody answers our SYN-ACKs.
+        ep.handle_packet(2, &packet(TcpFlags::SYN, 900, 0, 80))
+            .unwrap();
+        assert_eq!(sent(&mut ep, 2).len(), 1, "the SYN-ACK");
+        let mut now = 2;
+        while let Some(t) = ep.poll_timeout() {
+            now = t;
+            ep.handle_timeout(now);
+            sent(&mut ep, now);
+        }
+        assert!(ep.is_empty());
+        assert_eq!(ep.accept(local), None);
+        // The listener still works.
+        ep.handle_packet(now, &packet(TcpFlags::SYN, 5, 0, 80))
+            .unwrap();
+        let iss = sent(&mut ep, now)[0].5;
+        ep.handle_packet(now, &packet(TcpFlags::ACK, 6, iss.wrapping_add(1), 80))
+            .unwrap();
+        assert!(ep.accept(local).is_some());
+    }
+
+    #[test]
+    fn two_endpoints_connect_and_close() {
+        let mut server = endpoint(1);
+        let mut client = endpoint(2);
+        let addr = SocketAddr::new(SERVER, 80);
+        server.listen(addr).unwrap();
+        let cid = client.connect(0, CLIENT, addr).unwrap();
+        let mut now = 0;
+        let mut sid = None;
+        for _ in 0..100 {
+            let mut to_server = Vec::new();
+            client.poll_transmit(now, &mut to_server);
+            let mut to_client = Vec::new();
+            server.poll_transmit(now, &mut to_client);
+            if to_server.is_empty() && to_client.is_empty() {
+                match [client.poll_timeout(), server.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                {
+                    Some(t) => {
+                        now = t;
+                        client.handle_timeout(now);
+                        server.handle_timeout(now);
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            for p in to_server {
+                server.handle_packet(now, &p).unwrap();
+            }
+            for p in to_client {
+                client.handle_packet(now, &p).unwrap();
+            }
+            if sid.is_none() {
+                if let Some(id) = server.accept(addr) {
+                    sid = Some(id);
+                    let c = server.connection_mut(id).unwrap();
+                    c.send(b"hello").unwrap();
+                    c.close(now).unwrap();
+                    client.connection_mut(cid).unwrap().close(now).unwrap();
+                }
+            }
+        }
+        let sid = sid.expect("accepted");
+        let mut got = Vec::new();
+        client
+            .connection_mut(cid)
+            .unwrap()
+            .recv_to_vec(100, &mut got);
+        assert_eq!(got, b"hello");
+        assert_eq!(client.connection(cid).unwrap().state(), State::Closed);
+        assert_eq!(server.connection(sid).unwrap().state(), State::Closed);
+        // The 4-tuples are free again: a segment for the old connection gets a RST.
+        let stale = {
+            let seg = TcpRepr {
+                src_port: client.connection(cid).unwrap().local().port(),
+                dst_port: 80,
+                seq: SeqNum(1),
+                ack: SeqNum(1),
+                flags: TcpFlags::ACK,
+                window: 0,
+                urgent: 0,
+                options: TcpOptions::default(),
+                payload: &[],
+            };
+            let mut pkt = Vec::new();
+            wire::build_tcp_packet(CLIENT, SERVER, &seg, &mut pkt).unwrap();
+            pkt
+        };
+        server.handle_packet(now, &stale).unwrap();
+        let rst = sent(&mut server, now);
+        assert_eq!(rst.len(), 1);
+        assert_eq!(rst[0].4, TcpFlags::RST);
     }
 }

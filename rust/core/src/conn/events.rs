@@ -153,10 +153,23 @@ pub struct SegmentSummary {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogKind {
-    State { from: State, to: State, rule: RuleId },
-    Sent { seg: SegmentSummary, reason: SendReason },
-    Received { seg: SegmentSummary, disposition: Disposition, rule: RuleId },
-    Timer { rule: RuleId },
+    State {
+        from: State,
+        to: State,
+        rule: RuleId,
+    },
+    Sent {
+        seg: SegmentSummary,
+        reason: SendReason,
+    },
+    Received {
+        seg: SegmentSummary,
+        disposition: Disposition,
+        rule: RuleId,
+    },
+    Timer {
+        rule: RuleId,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

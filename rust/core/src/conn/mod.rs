@@ -4,11 +4,14 @@
 //! `output` decides what to send (3.8, RFC 5681), `timers` handles expiries (RFC 6298, 3.10.8).
 //! This file holds the state they share and the user calls (3.10.1-3.10.6).
 
+mod accept;
+mod ack;
 pub mod events;
 mod input;
 mod output;
 pub mod rules;
 pub mod state;
+mod text;
 mod timers;
 
 #[cfg(test)]
@@ -23,11 +26,11 @@ use crate::rtt::{RtoConfig, RttEstimator, RttSampler};
 use crate::seq::SeqNum;
 use crate::wire::{TcpFlags, TcpRepr, WireError};
 
-pub use input::rst_reply;
 pub use events::{
     ConnError, Counters, Disposition, Event, EventLog, LogEntry, LogKind, SegmentSummary,
     SendReason,
 };
+pub use input::rst_reply;
 pub use rules::RuleId;
 pub use state::State;
 
@@ -43,7 +46,9 @@ pub struct Config {
     pub rto: RtoConfig,
     /// Retransmissions of one segment before giving up with `TimedOut` (RFC 9293 3.8.3, R2).
     pub max_retransmissions: u32,
-    /// The same for SYN and SYN-ACK.
+    /// The same for SYN and SYN-ACK. RFC 9293 3.8.3 requires retransmitting a SYN for at
+    /// least 3 minutes (MUST-23): with the default RTO (1 s doubling to a 60 s cap) that
+    /// takes 8 retransmissions, the last at 183 s.
     pub max_syn_retransmissions: u32,
     /// Maximum segment lifetime; TIME-WAIT lasts twice this (RFC 9293 3.4.2).
     pub msl_us: u64,
@@ -53,6 +58,11 @@ pub struct Config {
     pub initial_window_segments: u32,
     /// Entries kept in the event log; later ones are counted, not stored.
     pub log_limit: usize,
+    /// Least time between two ACKs answering unacceptable segments that carry nothing but
+    /// an ACK (RFC 5961 7's throttling; Linux's `tcp_invalid_ratelimit`, 500 ms). Two
+    /// peers that each find the other's ACKs unacceptable would otherwise answer each
+    /// other forever.
+    pub oow_ack_interval_us: u64,
 }
 
 impl Default for Config {
@@ -63,11 +73,12 @@ impl Default for Config {
             recv_buffer: 65535,
             rto: RtoConfig::default(),
             max_retransmissions: 15,
-            max_syn_retransmissions: 6,
+            max_syn_retransmissions: 8,
             msl_us: 30_000_000,
             dupack_threshold: 3,
             initial_window_segments: 10,
             log_limit: 100_000,
+            oow_ack_interval_us: 500_000,
         }
     }
 }
@@ -202,6 +213,8 @@ pub struct Connection {
     applied: Vec<RuleId>,
     /// Payload copied out of `send_buf` for the segment being emitted.
     scratch: Vec<u8>,
+    /// When we last answered an unacceptable ACK-only segment (see `oow_ack_interval_us`).
+    last_oow_ack: Option<u64>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -263,6 +276,7 @@ impl Connection {
             counters: Counters::default(),
             applied: Vec::new(),
             scratch: Vec::new(),
+            last_oow_ack: None,
         })
     }
 
@@ -440,7 +454,9 @@ impl Connection {
             return;
         }
         let now_wnd = self.rcv_wnd();
-        let step = (self.config.recv_buffer as u32 / 2).min(self.tcb.snd_mss).max(1);
+        let step = (self.config.recv_buffer as u32 / 2)
+            .min(self.tcb.snd_mss)
+            .max(1);
         if now_wnd >= self.tcb.rcv_wnd.saturating_add(step) {
             self.ack_pending = true;
         }
@@ -455,6 +471,15 @@ impl Connection {
             State::Listen => {
                 self.set_state(now, State::Closed, rules::LISTEN_CLOSE);
                 self.events.push_back(Event::Closed);
+                Ok(())
+            }
+            State::SynSent if !self.send_buf.is_empty() => {
+                // RFC 9293 3.10.4 deletes the TCB here and fails the queued SENDs with
+                // "error: closing". Our `send` has already told the caller those bytes were
+                // taken, so dropping them would lose data silently: like SYN-RECEIVED, queue
+                // the FIN for after the handshake instead.
+                self.fin_queued = true;
+                self.note_rule(now, rules::SYN_SENT_CLOSE_QUEUED);
                 Ok(())
             }
             State::SynSent => {

@@ -291,7 +291,8 @@ impl Connection {
     /// A FIN alone: all data is sent and `snd_nxt` stands where the FIN goes.
     fn plan_fin(&mut self, now: u64) -> Option<Plan> {
         let t = self.tcb;
-        if !self.fin_may_follow() || t.snd_nxt.distance_from(t.snd_una) as usize != self.send_buf.len()
+        if !self.fin_may_follow()
+            || t.snd_nxt.distance_from(t.snd_una) as usize != self.send_buf.len()
         {
             return None;
         }
@@ -305,7 +306,12 @@ impl Connection {
         self.tcb.snd_nxt = t.snd_nxt + 1;
         self.tcb.snd_max = self.tcb.snd_max.max(t.snd_nxt + 1);
         self.arm_rto(now);
-        Some(Plan::control(t.snd_nxt, Some(t.rcv_nxt), TcpFlags::FIN, reason))
+        Some(Plan::control(
+            t.snd_nxt,
+            Some(t.rcv_nxt),
+            TcpFlags::FIN,
+            reason,
+        ))
     }
 
     fn plan_ack(&mut self) -> Option<Plan> {
@@ -320,9 +326,16 @@ impl Connection {
         };
         // `snd_max`, not `snd_nxt`: after a timeout rewound `snd_nxt`, a pure ACK numbered
         // below what the peer already holds would fail its acceptance test and never be read.
+        // Except against a closed window: then `snd_max` is past a probe the peer refused,
+        // and with RCV.WND = 0 only SEG.SEQ = RCV.NXT is acceptable (RFC 9293 3.10.7.4,
+        // table 6). The peer would answer our ACK instead of reading it, and if its own
+        // window is closed too, our answer to that answer would be refused as well: an ACK
+        // storm. SND.UNA is what the peer's last ACK named as its RCV.NXT.
+        let t = self.tcb;
+        let seq = if t.snd_wnd == 0 { t.snd_una } else { t.snd_max };
         Some(Plan::control(
-            self.tcb.snd_max,
-            Some(self.tcb.rcv_nxt),
+            seq,
+            Some(t.rcv_nxt),
             TcpFlags::empty(),
             reason,
         ))

@@ -24,6 +24,7 @@ rules! {
     CLOSED_RECV_SEGMENT = "closed.recv_segment";
     LISTEN_CLOSE = "listen.close";
     SYN_SENT_CLOSE = "syn_sent.close";
+    SYN_SENT_CLOSE_QUEUED = "syn_sent.close_queued";
     SYN_RECEIVED_CLOSE = "syn_received.close";
     ESTABLISHED_CLOSE = "established.close";
     CLOSE_WAIT_CLOSE = "close_wait.close";
@@ -42,6 +43,8 @@ rules! {
     SYN_SENT_RECV_OTHER = "syn_sent.recv_other";
     // Other states (3.10.7.4), first check: sequence number acceptance.
     SEG_UNACCEPTABLE = "seg.unacceptable";
+    // An ACK-only segment overtaken by later data (3.10.7.4 with Appendix A.2).
+    SEG_STALE_ACK = "seg.stale_ack";
     SEG_RST_RESET = "seg.rst_reset";
     SEG_RST_CLOSE = "seg.rst_close";
     SEG_RST_CHALLENGE = "seg.rst_challenge";
@@ -50,6 +53,8 @@ rules! {
     SEG_SYN_CHALLENGE = "seg.syn_challenge";
     SEG_NO_ACK = "seg.no_ack";
     SYN_RECEIVED_RECV_ACK = "syn_received.recv_ack";
+    // Simultaneous open: the peer's SYN-ACK completes our handshake (3.5, figure 7).
+    SYN_RECEIVED_RECV_SYNACK = "syn_received.recv_synack";
     SYN_RECEIVED_RECV_BAD_ACK = "syn_received.recv_bad_ack";
     ACK_UNSENT = "ack.unsent";
     ACK_TOO_OLD = "ack.too_old";

@@ -34,6 +34,18 @@ impl Connection {
     }
 
     fn on_persist(&mut self, now: u64) {
+        // RFC 9293 3.8.6.1: while the receiver answers the probes the connection MUST stay
+        // open (MUST-37), however long its window stays shut; but a peer that went silent
+        // must not hold it forever. So unanswered probes count like retransmissions, and any
+        // acknowledgement resets the count (`on_ack`).
+        if self.retries >= self.config.max_retransmissions {
+            self.fail(now, ConnError::TimedOut, rules::TIMER_GIVE_UP);
+            return;
+        }
+        self.retries += 1;
+        // Whatever was being timed sits beyond the closed window: its acknowledgement would
+        // measure how long the window stayed shut, not the round trip.
+        self.sampler.cancel();
         // The probe is always the first unacknowledged byte, so a refused probe leaves no gap.
         self.tcb.snd_nxt = self.tcb.snd_una;
         self.probe_pending = true;
@@ -52,6 +64,17 @@ impl Connection {
         };
         if self.retries >= limit {
             self.fail(now, ConnError::TimedOut, rules::TIMER_GIVE_UP);
+            return;
+        }
+        if !handshake && self.tcb.snd_wnd == 0 {
+            // What is outstanding lies beyond a window the peer has since closed: it was
+            // refused, not lost, and resending it would be refused again. Probe instead
+            // (3.8.6.1); otherwise each expiry would resend nothing, and the connection would
+            // time out while the peer is alive and acknowledging.
+            self.persisting = true;
+            self.dupacks = 0;
+            self.rexmit_pending = None;
+            self.on_persist(now);
             return;
         }
         self.retries += 1;

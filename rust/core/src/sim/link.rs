@@ -76,9 +76,15 @@ pub struct LinkCounters {
 /// What the link asks the simulator to schedule.
 #[derive(Debug)]
 pub(crate) enum Delivery {
-    Arrive { time: u64, packet: Vec<u8> },
+    Arrive {
+        time: u64,
+        packet: Vec<u8>,
+    },
     /// Release held packet `id` at `time` if it is still held.
-    Release { time: u64, id: u64 },
+    Release {
+        time: u64,
+        id: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -161,7 +167,9 @@ impl Link {
                 self.counters.reordered += 1;
                 let id = self.next_held;
                 self.next_held += 1;
-                let remaining = self.rng.range_inclusive(1, u64::from(self.config.reorder_depth));
+                let remaining = self
+                    .rng
+                    .range_inclusive(1, u64::from(self.config.reorder_depth));
                 self.held.push(Held {
                     id,
                     packet: p,
@@ -256,7 +264,11 @@ mod tests {
                 let order = arrival_order(config, seed, 60);
                 let mut sorted = order.clone();
                 sorted.sort_unstable();
-                assert_eq!(sorted, (0..60).collect::<Vec<u8>>(), "every packet arrives once");
+                assert_eq!(
+                    sorted,
+                    (0..60).collect::<Vec<u8>>(),
+                    "every packet arrives once"
+                );
                 for (pos, &p) in order.iter().enumerate() {
                     let overtakers = order[..pos].iter().filter(|&&q| q > p).count();
                     assert!(

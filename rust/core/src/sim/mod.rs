@@ -100,7 +100,12 @@ impl Simulator {
         self.counters
     }
 
-    pub fn add_host(&mut self, name: &str, addr: IpAddr, config: EndpointConfig) -> Result<HostId, Error> {
+    pub fn add_host(
+        &mut self,
+        name: &str,
+        addr: IpAddr,
+        config: EndpointConfig,
+    ) -> Result<HostId, Error> {
         if self.by_addr.contains_key(&addr) {
             return Err(Error::InvalidInput("another host has this address"));
         }
@@ -123,7 +128,9 @@ impl Simulator {
     }
 
     fn host_mut(&mut self, h: HostId) -> Result<&mut Host, Error> {
-        self.hosts.get_mut(h).ok_or(Error::InvalidInput("no such host"))
+        self.hosts
+            .get_mut(h)
+            .ok_or(Error::InvalidInput("no such host"))
     }
 
     pub fn host_name(&self, h: HostId) -> Result<&str, Error> {
@@ -212,7 +219,9 @@ impl Simulator {
         let conn = self.connection(h, c)?;
         if conn.error().is_some() || !(conn.state().can_send_data()) {
             return Err(match conn.state() {
-                crate::State::Closed if conn.error().is_none() && conn.tcb().snd_max == conn.tcb().iss => {
+                crate::State::Closed
+                    if conn.error().is_none() && conn.tcb().snd_max == conn.tcb().iss =>
+                {
                     Error::NotConnected
                 }
                 _ => Error::BrokenPipe,
@@ -273,7 +282,11 @@ impl Simulator {
             return Some(self.now);
         }
         let packet = self.queue.peek().map(|Reverse((t, _, _))| *t);
-        let timer = self.hosts.iter().filter_map(|h| h.endpoint.poll_timeout()).min();
+        let timer = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.endpoint.poll_timeout())
+            .min();
         match (packet, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

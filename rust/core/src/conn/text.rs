@@ -1,0 +1,94 @@
+//! The seventh and eighth checks on an arriving segment: its text and its FIN (RFC 9293
+//! 3.10.7.4), through the reassembly buffer (RFC 5681 4.2's immediate duplicate ACKs).
+
+use super::events::{Disposition, Event};
+use super::rules::{self, RuleId};
+use super::state::State;
+use super::Connection;
+use crate::seq::SeqNum;
+use crate::wire::TcpRepr;
+
+impl Connection {
+    /// Stream offset (relative to the first data byte) of sequence number `seq`.
+    pub(crate) fn stream_offset(&self, seq: SeqNum) -> i64 {
+        self.rcv_off as i64 + i64::from(seq.diff(self.tcb.rcv_nxt))
+    }
+
+    /// Seventh step: deliver in order, hold out of order, trim duplicates; every data segment
+    /// is acknowledged at once, and one that leaves a gap gets the duplicate ACK naming
+    /// `rcv_nxt`, the first missing byte.
+    pub(super) fn on_data(&mut self, now: u64, seg: &TcpRepr<'_>) -> (Disposition, RuleId) {
+        let mut off = self.stream_offset(seg.seq);
+        let mut data = seg.payload;
+        if off < 0 {
+            let skip = ((-off) as usize).min(data.len());
+            self.counters.duplicate_bytes += skip as u64;
+            data = &data[skip..];
+            off = self.rcv_off as i64;
+        }
+        let limit = self.rcv_off + u64::from(self.rcv_wnd());
+        let was_empty = self.recv_buf.is_empty();
+        let out = self
+            .reasm
+            .insert(self.rcv_off, limit, off as u64, data, &mut self.recv_buf);
+        self.rcv_off += out.delivered as u64;
+        self.tcb.rcv_nxt += out.delivered as u32;
+        self.counters.bytes_delivered += out.delivered as u64;
+        self.counters.duplicate_bytes += out.duplicate as u64;
+        self.counters.reassembly_dropped_bytes += out.dropped as u64;
+        if out.delivered > 0 && was_empty {
+            self.events.push_back(Event::Readable);
+        }
+        if !self.reasm.is_empty() {
+            self.dupack_pending = true;
+        } else {
+            self.ack_pending = true;
+        }
+        if out.delivered > 0 {
+            if self.peer_fin_off == Some(self.rcv_off) {
+                self.peer_fin_off = None;
+                self.applied.push(rules::DATA_IN_ORDER);
+                let r = self.on_fin(now);
+                return (Disposition::InOrder, r);
+            }
+            (Disposition::InOrder, rules::DATA_IN_ORDER)
+        } else if out.held > 0 {
+            self.counters.out_of_order_segments += 1;
+            self.counters.out_of_order_bytes += out.held as u64;
+            (Disposition::OutOfOrderHeld, rules::DATA_OUT_OF_ORDER)
+        } else {
+            self.counters.duplicate_segments += 1;
+            (Disposition::Duplicate, rules::DATA_DUPLICATE)
+        }
+    }
+
+    /// Eighth step: the FIN is next in sequence.
+    pub(super) fn on_fin(&mut self, now: u64) -> RuleId {
+        self.tcb.rcv_nxt += 1;
+        self.fin_received = true;
+        self.ack_pending = true;
+        self.events.push_back(Event::PeerClosed);
+        match self.state {
+            State::SynReceived | State::Established => {
+                self.set_state(now, State::CloseWait, rules::ESTABLISHED_RECV_FIN);
+                rules::ESTABLISHED_RECV_FIN
+            }
+            State::FinWait1 => {
+                self.set_state(now, State::Closing, rules::FIN_WAIT_1_RECV_FIN);
+                rules::FIN_WAIT_1_RECV_FIN
+            }
+            State::FinWait2 => {
+                self.set_state(now, State::TimeWait, rules::FIN_WAIT_2_RECV_FIN);
+                self.start_time_wait(now);
+                rules::FIN_WAIT_2_RECV_FIN
+            }
+            _ => rules::TIME_WAIT_RECV_FIN,
+        }
+    }
+
+    pub(crate) fn start_time_wait(&mut self, now: u64) {
+        self.rto_deadline = None;
+        self.rexmit_pending = None;
+        self.time_wait_deadline = Some(now + 2 * self.config.msl_us);
+    }
+}
