@@ -1,8 +1,9 @@
 //! One TCP connection (the TCB of RFC 9293 3.3.1) and its user calls.
 //!
-//! The work is split by concept: `input` processes arriving segments (RFC 9293 3.10.7),
-//! `output` decides what to send (3.8, RFC 5681), `timers` handles expiries (RFC 6298, 3.10.8).
-//! This file holds the state they share and the user calls (3.10.1-3.10.6).
+//! The work is split by concept: `input` processes arriving segments (RFC 9293 3.10.7) with
+//! its checks in `accept` (sequence number), `ack` (ACK field, loss recovery) and `text`
+//! (data, FIN); `output` decides what to send (3.8, RFC 5681), `timers` handles expiries
+//! (RFC 6298, 3.10.8). This file holds the state they share and the user calls (3.10.1-3.10.6).
 
 mod accept;
 mod ack;
