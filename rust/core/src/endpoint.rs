@@ -185,6 +185,21 @@ impl Endpoint {
         self.conns.is_empty()
     }
 
+    /// Remove every index entry that still points at connection `id` (its 4-tuple, its
+    /// place in a listener's accept queue); the connection object itself is gone already.
+    fn unlink(&mut self, id: ConnId, c: &Connection) {
+        if let Some(r) = c.remote() {
+            if self.by_tuple.get(&(c.local(), r)) == Some(&id) {
+                self.by_tuple.remove(&(c.local(), r));
+            }
+        }
+        if let Some(l) = self.origin.remove(&id) {
+            if let Some(listener) = self.listeners.get_mut(&l) {
+                listener.pending.retain(|x| *x != id);
+            }
+        }
+    }
+
     /// Forget a connection (the user is done with it). One still open is aborted first.
     pub fn release(&mut self, now: u64, id: ConnId) {
         if let Some(mut c) = self.conns.remove(&id) {
@@ -192,16 +207,7 @@ impl Endpoint {
                 c.abort(now);
                 self.drain_connection(now, &mut c);
             }
-            if let Some(r) = c.remote() {
-                if self.by_tuple.get(&(c.local(), r)) == Some(&id) {
-                    self.by_tuple.remove(&(c.local(), r));
-                }
-            }
-        }
-        if let Some(l) = self.origin.remove(&id) {
-            if let Some(listener) = self.listeners.get_mut(&l) {
-                listener.pending.retain(|x| *x != id);
-            }
+            self.unlink(id, &c);
         }
     }
 
@@ -351,16 +357,7 @@ impl Endpoint {
         }
         if let Some(mut c) = self.conns.remove(&id) {
             self.drain_connection(now, &mut c);
-            if let Some(r) = c.remote() {
-                if self.by_tuple.get(&(c.local(), r)) == Some(&id) {
-                    self.by_tuple.remove(&(c.local(), r));
-                }
-            }
-        }
-        if let Some(l) = self.origin.remove(&id) {
-            if let Some(listener) = self.listeners.get_mut(&l) {
-                listener.pending.retain(|x| *x != id);
-            }
+            self.unlink(id, &c);
         }
     }
 }
