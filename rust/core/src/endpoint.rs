@@ -396,8 +396,13 @@ mod tests {
     }
 
     fn packet(flags: TcpFlags, seq: u32, ack: u32, dst_port: u16) -> Vec<u8> {
+        packet_from(40_000, flags, seq, ack, dst_port)
+    }
+
+    /// A segment from the client's `src_port`, in an IPv4 packet to the server.
+    fn packet_from(src_port: u16, flags: TcpFlags, seq: u32, ack: u32, dst_port: u16) -> Vec<u8> {
         let seg = TcpRepr {
-            src_port: 40_000,
+            src_port,
             dst_port,
             seq: SeqNum(seq),
             ack: SeqNum(ack),
@@ -589,20 +594,8 @@ mod tests {
         assert_eq!(server.connection(sid).unwrap().state(), State::Closed);
         // The 4-tuples are free again: a segment for the old connection gets a RST.
         let stale = {
-            let seg = TcpRepr {
-                src_port: client.connection(cid).unwrap().local().port(),
-                dst_port: 80,
-                seq: SeqNum(1),
-                ack: SeqNum(1),
-                flags: TcpFlags::ACK,
-                window: 0,
-                urgent: 0,
-                options: TcpOptions::default(),
-                payload: &[],
-            };
-            let mut pkt = Vec::new();
-            wire::build_tcp_packet(CLIENT, SERVER, &seg, &mut pkt).unwrap();
-            pkt
+            let port = client.connection(cid).unwrap().local().port();
+            packet_from(port, TcpFlags::ACK, 1, 1, 80)
         };
         server.handle_packet(now, &stale).unwrap();
         let rst = sent(&mut server, now);
