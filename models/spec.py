@@ -28,7 +28,7 @@ SPEC_PATH = Path(__file__).with_name("tcp.toml")
 ERRNOS = ("NONE", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTCONN", "EPIPE")
 FLAGS = ("SYN", "ACK", "FIN", "RST")
 SEGMENT_FIELDS = ("seq", "ack", "len", "wnd")
-OUT_FIELDS = ("seq", "ack", "len")
+OUT_FIELDS = ("seq", "ack", "len", "wnd")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ class Emission:
     optional: Expr
     data: bool
     text: str
+    # The fields it was written with (None for a raw `shape`), for requirements to name.
+    flags: tuple[str, ...] | None = None
+    seq: Expr | None = None
+    ack: Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Rule:
     then: str | tuple[str, ...]
     emits: tuple[Emission, ...]
     report: bool
+    fresh: Expr
     error: Expr | None
     rfc: str
     doc: str
@@ -94,6 +99,22 @@ class Output:
     doc: str
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """A property of single steps the rules must have, from the RFCs' own words: whenever
+    ``when`` holds (over ``pre.*``, the variables after the step, ``seg.*``, ``in.*`` and
+    ``fired.<rule id>``), ``then`` holds and, if ``sends`` is given, some mandatory emission
+    of the step is a segment with those flags and fields."""
+
+    id: str
+    events: tuple[str, ...]
+    when: Expr
+    then: Expr
+    sends: Emission | None
+    rfc: str
+    doc: str
+
+
 @dataclass
 class Spec:
     title: str
@@ -102,11 +123,13 @@ class Spec:
     variables: dict[str, Var]
     bounds: dict[str, Expr]
     segment_bounds: Expr
+    input_bounds: Expr
     inputs: dict[str, Var]
     macros: dict[str, Macro]
     pipelines: dict[str, dict[str, tuple[str, ...]]]
     rules: list[Rule]
     outputs: list[Output]
+    requirements: list[Requirement] = field(default_factory=list)
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -139,6 +162,14 @@ class Spec:
     def events(self) -> tuple[str, ...]:
         return tuple(self.pipelines)
 
+    def fresh_values(self) -> dict[str, Value]:
+        """The rule-set variables of a new TCB: zero or false."""
+        return {
+            v.name: (False if v.type == "bool" else 0)
+            for v in self.variables.values()
+            if v.role == "state"
+        }
+
     def state_index(self, name: str) -> int:
         return self.states.index(name)
 
@@ -166,6 +197,8 @@ class Spec:
             t["in." + i.name] = i.type
         for c in self.constants():
             t[c] = "word"
+        for r in self.rules:
+            t["fired." + r.id] = "bool"
         return t
 
 
@@ -199,7 +232,9 @@ def _emission(spec_macros: Mapping[str, Macro], item: Mapping[str, Any]) -> Emis
     elif flags != ["ACK"]:
         parts.append("out.len == 0")
     text = " and ".join(parts)
-    return Emission(parse(text, spec_macros), when, optional, data, text)
+    seq = parse(str(item["seq"]), spec_macros) if "seq" in item else None
+    ack = parse(str(item["ack"]), spec_macros) if "ack" in item else None
+    return Emission(parse(text, spec_macros), when, optional, data, text, tuple(flags), seq, ack)
 
 
 def _sets(table: Mapping[str, Any], macros: Mapping[str, Macro]) -> tuple[tuple[str, Expr], ...]:
@@ -248,6 +283,7 @@ def load(path: str | Path | None = None, text: str | None = None) -> Spec:
                 then=then,
                 emits=tuple(_emission(macros, e) for e in item.get("emit", [])),
                 report=bool(item.get("report", True)),
+                fresh=parse(str(item.get("fresh", "false")).lower(), macros),
                 error=parse(item["error"], macros) if "error" in item else None,
                 rfc=item.get("rfc", ""),
                 doc=item.get("doc", ""),
@@ -264,6 +300,18 @@ def load(path: str | Path | None = None, text: str | None = None) -> Spec:
         )
         for o in raw.get("output", [])
     ]
+    requirements = [
+        Requirement(
+            q["id"],
+            tuple(q["events"]),
+            parse(q.get("when", "true"), macros),
+            parse(q.get("then", "true"), macros),
+            _emission(macros, q["sends"]) if "sends" in q else None,
+            q.get("rfc", ""),
+            q.get("doc", ""),
+        )
+        for q in raw.get("requirement", [])
+    ]
     pipelines = {
         ev: {st: tuple(ph) for st, ph in table.items()}
         for ev, table in raw.get("pipelines", {}).items()
@@ -275,11 +323,13 @@ def load(path: str | Path | None = None, text: str | None = None) -> Spec:
         variables=variables,
         bounds={k: parse(v, macros) for k, v in raw.get("bounds", {}).items()},
         segment_bounds=parse(raw.get("segment", {}).get("bounds", "true"), macros),
+        input_bounds=parse(raw.get("environment", {}).get("bounds", "true"), macros),
         inputs=inputs,
         macros=macros,
         pipelines=pipelines,
         rules=rules,
         outputs=outputs,
+        requirements=requirements,
         source=text,
         raw=raw,
     )
@@ -310,6 +360,7 @@ def _validate(spec: Spec) -> None:
             if s not in spec.states:
                 raise SpecError(f"{where}: unknown state {s}")
         want(r.guard, "bool", f"{where} guard")
+        want(r.fresh, "bool", f"{where} fresh")
         for var, e in r.sets:
             v = spec.variables.get(var)
             if v is None:
@@ -335,6 +386,12 @@ def _validate(spec: Spec) -> None:
         want(o.shape, "bool", f"output {o.id}")
         for var, e in o.sets:
             want(e, spec.variables[var].type, f"output {o.id} set {var}")
+    for q in spec.requirements:
+        want(q.when, "bool", f"requirement {q.id} when")
+        want(q.then, "bool", f"requirement {q.id} then")
+        for ev in q.events:
+            if ev not in spec.pipelines:
+                raise SpecError(f"requirement {q.id}: unknown event {ev}")
     for name, b in spec.bounds.items():
         want(b, "bool", f"bound {name}")
     for ev, table in spec.pipelines.items():
@@ -413,13 +470,14 @@ def step(
         rule = matching[0]
         fired.append(rule)
         new_vals = dict(vals)
+        if evaluate(rule.fresh, env):
+            new_vals.update(spec.fresh_values())
         for var, e in rule.sets:
             new_vals[var] = evaluate(e, env)
         if rule.error is not None:
             code = int(evaluate(rule.error, env))
             if ERRNOS[code] != "NONE":
                 error = ERRNOS[code]
-                new_vals["failed"] = True
         if rule.to is not None:
             state = spec.states[int(evaluate(rule.to, env))]
         vals = new_vals

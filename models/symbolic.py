@@ -136,6 +136,7 @@ class SymStep:
     error: Term  # errno index
     emissions: list[tuple[str, Emission, Term, Term]]  # (rule, shape, active, mandatory)
     env_final: dict[str, Term]
+    assume: Term  # what the environment guarantees about the segment and the inputs
 
 
 def _in_states(spec: Spec, state: Term, names: tuple[str, ...] | list[str]) -> Term:
@@ -179,15 +180,15 @@ def sym_step(
             fires.append((r, f))
         stuck = z3.Or(stuck, z3.And(active, z3.Not(z3.Or(*[f for _, f in fires]))))
         nxt = dict(cur)
+        fresh = spec.fresh_values()
         for var in spec.variables:
             term = cur[var]
             for r, f in fires:
+                if var in fresh and not z3.is_false(z3.simplify(to_z3(r.fresh, env))):
+                    term = z3.If(z3.And(f, to_z3(r.fresh, env)), val(fresh[var]), term)
                 e = dict(r.sets).get(var)
                 if e is not None:
                     term = z3.If(f, to_z3(e, env), term)
-                if var == "failed" and r.error is not None:
-                    failing = z3.And(f, to_z3(r.error, env) != val(0))
-                    term = z3.If(failing, z3.BoolVal(True), term)
             nxt[var] = term
         st = cur["state"]
         for r, f in fires:
@@ -214,12 +215,18 @@ def sym_step(
         for em in r.emits:
             active = z3.And(f, to_z3(em.when, env_final))
             emissions.append((r.id, em, active, z3.And(active, z3.Not(to_z3(em.optional, env_final)))))
-    return SymStep(cur, fired, refused, stuck, error, emissions, env_final)
+    assume_parts = [to_z3(spec.input_bounds, env_of(spec, pre, seg, inputs))] if inputs else []
+    if seg is not None:
+        assume_parts.append(segment_bounds(spec, seg))
+    assume = z3.And(*assume_parts) if assume_parts else z3.BoolVal(True)
+    return SymStep(cur, fired, refused, stuck, error, emissions, env_final, assume)
 
 
 def output_effect(spec: Spec, tcb: Mapping[str, Term], out: Mapping[str, Term]) -> tuple[Term, dict[str, Term]]:
     """Which output shape ``out`` may be (a disjunction) and the TCB after sending it."""
     env = env_of(spec, tcb, out=out)
+    # What the core sends obeys the same bounds as what it receives.
+    allowed_bounds = to_z3(spec.segment_bounds, env_of(spec, tcb, seg=out))
     allowed = []
     post = dict(tcb)
     for o in spec.outputs:
@@ -227,7 +234,7 @@ def output_effect(spec: Spec, tcb: Mapping[str, Term], out: Mapping[str, Term]) 
         allowed.append(ok)
         for var, e in o.sets:
             post[var] = z3.If(ok, to_z3(e, env), post[var])
-    return z3.Or(*allowed), post
+    return z3.And(allowed_bounds, z3.Or(*allowed)), post
 
 
 def model_value(model: z3.ModelRef, term: Term) -> int | bool:

@@ -1,0 +1,202 @@
+"""Invariants of one connection, and the requirements its steps must meet.
+
+``[tcb_invariants]`` in ``tcp.toml`` are proven inductive by Z3: they hold in the initial
+CLOSED TCB, and every event (any user call, any arriving segment whatever its fields, any
+timer, the output process sending any segment its shapes allow) keeps them. Observed
+variables change freely within their bounds between steps, as they do in the core.
+
+``[[requirement]]`` entries are then proven for every single step from every state where the
+invariants hold. Each failure comes with the state, the segment and the rules applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import z3
+
+from .expr import parse, to_z3
+from .report import COUNTEREXAMPLE, FAILED, PROVEN, Finding
+from .spec import FLAGS, SEGMENT_FIELDS, Requirement, Spec
+from .symbolic import (
+    Term,
+    bounds,
+    env_of,
+    fresh_inputs,
+    fresh_out,
+    fresh_segment,
+    fresh_tcb,
+    model_value,
+    output_effect,
+    segment_bounds,
+    sym_step,
+    val,
+)
+
+
+def invariants(spec: Spec) -> dict[str, Term]:
+    """Parsed ``[tcb_invariants]`` as functions of a TCB (name -> expression)."""
+    return {
+        name: parse(text, spec.macros)
+        for name, text in spec.raw.get("tcb_invariants", {}).items()
+    }
+
+
+def _inv(spec: Spec, tcb: dict[str, Term]) -> dict[str, Term]:
+    env = env_of(spec, tcb)
+    return {name: to_z3(e, env) for name, e in invariants(spec).items()}
+
+
+def initial(spec: Spec, tcb: dict[str, Term]) -> Term:
+    """CLOSED, before OPEN: every rule-set variable zero or false."""
+    parts = [tcb["state"] == val(spec.state_index(spec.initial))]
+    for v in spec.variables.values():
+        if v.role == "state":
+            parts.append(tcb[v.name] == (z3.BoolVal(False) if v.type == "bool" else val(0)))
+    return z3.And(*parts)
+
+
+def _havoc_observed(spec: Spec, post: dict[str, Term], tag: str) -> dict[str, Term]:
+    """The observed variables after a step: anything within bounds (constrained by caller)."""
+    fresh = fresh_tcb(spec, tag)
+    return {
+        k: (fresh[k] if k in spec.variables and spec.variables[k].role == "observed" else v)
+        for k, v in post.items()
+    }
+
+
+def _no_segment() -> dict[str, Term]:
+    seg: dict[str, Term] = {f: val(0) for f in SEGMENT_FIELDS}
+    seg.update({f: z3.BoolVal(False) for f in FLAGS})
+    return seg
+
+
+def _solver(timeout_ms: int) -> z3.Solver:
+    # Pure bit-vector queries: the QF_BV solver bit-blasts them, much faster than the default.
+    s = z3.SolverFor("QF_BV")
+    s.set("timeout", timeout_ms)
+    return s
+
+
+def _example(model: z3.ModelRef, spec: Spec, tcb: dict[str, Term], seg: dict[str, Term],
+             fired: dict[str, Term]) -> str:
+    state = spec.states[int(model_value(model, tcb["state"]))]
+    fields = ", ".join(f"{k}={model_value(model, v)}" for k, v in seg.items())
+    rules = [r for r, t in fired.items() if model_value(model, t)]
+    tcb_text = ", ".join(
+        f"{k}={model_value(model, tcb[k])}" for k in spec.variables if spec.variables[k].role != "config"
+    )
+    return f"in {state} [{tcb_text}] segment {fields}; rules {rules}"
+
+
+def check_invariants(spec: Spec, timeout_ms: int = 60_000) -> list[Finding]:
+    findings: list[Finding] = []
+    names = list(invariants(spec))
+    if not names:
+        return findings
+    # Initiation.
+    t0 = fresh_tcb(spec, "init.")
+    s = _solver(timeout_ms)
+    s.add(initial(spec, t0), bounds(spec, t0), z3.Not(z3.And(*_inv(spec, t0).values())))
+    init_res = s.check()
+    # Consecution, event by event, and for the output process.
+    failures: list[str] = []
+    for event in [*spec.events, "output"]:
+        pre = fresh_tcb(spec, f"{event}.pre.")
+        fired: dict[str, Term] = {}
+        if event == "output":
+            out = fresh_out(f"{event}.")
+            allowed, post = output_effect(spec, pre, out)
+            seg, assume = out, allowed
+        else:
+            seg = fresh_segment(f"{event}.") if event == "segment" else _no_segment()
+            st = sym_step(spec, pre, event, seg, fresh_inputs(spec, f"{event}."))
+            assume = z3.And(st.assume, z3.Not(st.refused), z3.Not(st.stuck))
+            post, fired = st.post, st.fired
+        post = _havoc_observed(spec, post, f"{event}.post.")
+        post_inv = _inv(spec, post)
+        for name in names:
+            # A fresh solver per query: incremental solving does not bit-blast, and is
+            # slower by orders of magnitude on these queries.
+            s = _solver(timeout_ms)
+            s.add(bounds(spec, pre), *_inv(spec, pre).values(), assume, bounds(spec, post))
+            s.add(z3.Not(post_inv[name]))
+            res = s.check()
+            if res == z3.sat:
+                failures.append(
+                    f"{event} breaks {name}: " + _example(s.model(), spec, pre, seg, fired)
+                )
+            elif res == z3.unknown:
+                failures.append(f"{event}/{name}: undecided ({s.reason_unknown()})")
+    if init_res == z3.sat:
+        failures.insert(0, "the initial TCB breaks an invariant")
+    status = PROVEN if not failures else COUNTEREXAMPLE
+    detail = (f"{len(names)} invariants hold initially and after every event"
+              if not failures else "; ".join(failures))
+    findings.append(Finding("requirements", "TCB invariants are inductive", status, detail,
+                            data={"invariants": names}))
+    return findings
+
+
+def check_requirement(spec: Spec, req: Requirement, timeout_ms: int = 60_000) -> Finding:
+    failures: list[str] = []
+    for event in req.events:
+        pre = fresh_tcb(spec, f"{req.id}.{event}.pre.")
+        seg = fresh_segment(f"{req.id}.{event}.") if event == "segment" else _no_segment()
+        st = sym_step(spec, pre, event, seg, fresh_inputs(spec, f"{req.id}.{event}."))
+        env = dict(st.env_final)
+        for r in spec.rules:
+            env["fired." + r.id] = st.fired.get(r.id, z3.BoolVal(False))
+        holds = to_z3(req.then, env)
+        if req.sends is not None:
+            holds = z3.And(holds, _sends(req, st.emissions, env))
+        s = _solver(timeout_ms)
+        s.add(bounds(spec, pre), *_inv(spec, pre).values(), st.assume)
+        s.add(z3.Not(st.refused), z3.Not(st.stuck), to_z3(req.when, env), z3.Not(holds))
+        res = s.check()
+        if res == z3.sat:
+            failures.append(_example(s.model(), spec, pre, seg, st.fired))
+        elif res == z3.unknown:
+            failures.append(f"{event}: undecided ({s.reason_unknown()})")
+    if failures:
+        return Finding("requirements", req.id, COUNTEREXAMPLE if "undecided" not in failures[0]
+                       else FAILED, f"{req.doc} Violated {failures[0]}", data={"rfc": req.rfc})
+    return Finding("requirements", req.id, PROVEN, req.doc, data={"rfc": req.rfc})
+
+
+def _sends(req: Requirement, emissions: list, env: dict[str, Term]) -> Term:
+    """Some mandatory emission of the step has the required flags and fields."""
+    want = req.sends
+    assert want is not None
+    options = []
+    for _rule, em, _active, mandatory in emissions:
+        if em.flags != want.flags or em.data != want.data:
+            continue
+        parts = [mandatory]
+        for mine, theirs in ((want.seq, em.seq), (want.ack, em.ack)):
+            if mine is None:
+                continue
+            if theirs is None:
+                parts.append(z3.BoolVal(False))
+            else:
+                parts.append(to_z3(mine, env) == to_z3(theirs, env))
+        options.append(z3.And(*parts))
+    return z3.Or(*options) if options else z3.BoolVal(False)
+
+
+def check(
+    spec: Spec,
+    depth: int | None = None,
+    timeout_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Finding]:
+    del depth  # single steps: no depth
+    ms = int((timeout_s or 60) * 1000)
+    if progress:
+        progress("requirements: TCB invariants")
+    findings = check_invariants(spec, ms)
+    for req in spec.requirements:
+        if progress:
+            progress(f"requirements: {req.id}")
+        findings.append(check_requirement(spec, req, ms))
+    return findings

@@ -1,0 +1,226 @@
+"""Two real Rust connections, an adversarial channel between them, and the spec watching.
+
+:class:`Harness` owns a client (active open) and a server (passive open) built from the
+sans-I/O ``ferrotcp._core.Connection``. Every input it gives a connection (a segment, a user
+call, a timer expiry) is judged by :func:`models.oracle.judge`; what the connection sends
+enters the channel, from which the caller delivers, duplicates or drops segments in any
+order. The Hypothesis state machine (``conformance.py``) and the replay of the Z3 witnesses
+both drive it, so there is one place where the core is compared with the spec.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .expr import Value
+from .oracle import Observation, judge, spec_state, spec_values
+from .report import Segment, Trace, TraceEvent
+from .spec import Spec
+from .tcpwire import Seg, build, parse
+
+CLIENT_ADDR = ("192.0.2.1", 40000)
+SERVER_ADDR = ("192.0.2.2", 80)
+# Small enough that windows close, timers give up and the stream wraps quickly in a test.
+CONFIG: dict[str, Any] = {
+    "mss": 536,
+    "recv_buffer": 4096,
+    "send_buffer": 16384,
+    "max_retransmissions": 3,
+    "max_syn_retransmissions": 3,
+}
+ERRORS = {"refused": "ECONNREFUSED", "reset": "ECONNRESET", "timed-out": "ETIMEDOUT"}
+
+
+class Divergence(AssertionError):
+    """The core did something the spec does not allow; the message has the details and
+    the trace so far as a message sequence chart."""
+
+
+@dataclass
+class Peer:
+    name: str
+    addr: tuple[str, int]
+    conn: Any = None  # ferrotcp._core.Connection
+    sent: bytearray = field(default_factory=bytearray)  # what the application queued
+    received: bytearray = field(default_factory=bytearray)  # what it read, in order
+    failed: bool = False
+
+
+def _errno_name(exc: OSError) -> str:
+    return errno.errorcode.get(exc.errno or 0, "EIO")
+
+
+class Harness:
+    def __init__(self, spec: Spec, client_iss: int, server_iss: int) -> None:
+        from ferrotcp import _core
+
+        self.spec = spec
+        self.now = 0
+        self.client = Peer("client", CLIENT_ADDR)
+        self.server = Peer("server", SERVER_ADDR)
+        self.channel: list[tuple[str, bytes]] = []  # (destination peer name, segment)
+        self.trace = Trace()
+        self.fired: set[str] = set()
+        self.steps = 0
+        self._core = _core
+        self._open(self.server, "listen", lambda: _core.Connection.listen(
+            SERVER_ADDR, iss=server_iss, **CONFIG))
+        self._open(self.client, "connect", lambda: _core.Connection.connect(
+            CLIENT_ADDR, SERVER_ADDR, now=0, iss=client_iss, **CONFIG))
+
+    # --- helpers ------------------------------------------------------------------------
+    def peer(self, name: str) -> Peer:
+        return self.client if name == "client" else self.server
+
+    def other(self, p: Peer) -> Peer:
+        return self.server if p is self.client else self.client
+
+    def _snapshot(self, p: Peer) -> tuple[str, dict[str, Value], dict[str, int]]:
+        raw = p.conn.spec_vars()
+        raw["failed"] = int(p.failed)
+        return spec_state(p.conn.state), spec_values(self.spec, raw), raw
+
+    def _oow_ok(self, raw: Mapping[str, int]) -> bool:
+        last = raw.get("last_oow_ack_us")
+        interval = raw.get("oow_ack_interval_us", 0)
+        return last is None or last == 2**64 - 1 or self.now - last >= interval
+
+    def _fail(self, problems: list[str], what: str) -> None:
+        from .mscchart import render
+
+        chart = render(self.trace)
+        raise Divergence(f"{what}:\n  " + "\n  ".join(problems) + "\n\n" + chart)
+
+    # --- driving one connection ----------------------------------------------------------
+    def _open(self, p: Peer, event: str, make: Callable[[], Any]) -> None:
+        p.conn = make()
+        state, post, raw = self._snapshot(p)
+        # The core builds the TCB and opens it in one call: the spec's OPEN from CLOSED,
+        # judged against a CLOSED TCB that already has the configured values.
+        pre = dict(post)
+        self._judge(p, event, "CLOSED", pre, raw, None, 0, None, f"{event}()")
+
+    def _judge(
+        self, p: Peer, event: str, pre_state: str, pre: dict[str, Value], pre_raw: dict[str, int],
+        seg: Seg | None, send_n: int, error: str | None, label: str,
+    ) -> list[Seg]:
+        reported = list(p.conn.applied_rules())
+        for name, detail in iter(p.conn.next_event, None):
+            if name == "error":
+                error = ERRORS.get(detail or "", detail)
+                p.failed = True
+        counters_before = pre_raw.get("_ooo_bytes", 0)
+        sent = [parse(b) for b in p.conn.datagrams_to_send(self.now)]
+        post_state, post, raw = self._snapshot(p)
+        obs = Observation(
+            pre_state=pre_state, pre=pre, post_state=post_state, post=post, reported=reported,
+            sent=sent, error=error, oow_ok=self._oow_ok(pre_raw),
+            held_grew=self._held_bytes(p) > counters_before, raw_post=raw,
+        )
+        pred, problems = judge(self.spec, event, obs, seg.fields() if seg else None, send_n)
+        self.fired.update(pred.fired)
+        self.steps += 1
+        self.trace.events.append(TraceEvent(
+            p.name, "deliver" if seg is not None else ("timeout" if event == "timeout" else "call"),
+            label, _segment(seg) if seg else None, reported, post_state))
+        for s in sent:
+            self.trace.events.append(TraceEvent(p.name, "send", "", _segment(s)))
+            self.channel.append((self.other(p).name, build(s, p.addr[0], self.other(p).addr[0])))
+        if problems:
+            self._fail(problems, f"{p.name} diverged from the spec on {label}")
+        return sent
+
+    def _held_bytes(self, p: Peer) -> int:
+        return int(p.conn.counters().get("out_of_order_bytes", 0))
+
+    def _input(
+        self, p: Peer, event: str, label: str, action: Callable[[], Any], seg: Seg | None = None,
+        send_n: int = 0,
+    ) -> Any:
+        pre_state, pre, raw = self._snapshot(p)
+        raw = dict(raw)
+        raw["_ooo_bytes"] = self._held_bytes(p)
+        error = None
+        result = None
+        try:
+            result = action()
+        except OSError as exc:
+            error = _errno_name(exc)
+        self._judge(p, event, pre_state, pre, raw, seg, send_n, error, label)
+        return result
+
+    # --- the inputs ----------------------------------------------------------------------
+    def deliver(self, index: int, keep: bool = False) -> None:
+        """Hand the ``index``-th segment in flight to its destination (``keep``: a copy
+        stays in the channel, i.e. the network duplicated it)."""
+        dst, data = self.channel[index] if keep else self.channel.pop(index)
+        p = self.peer(dst)
+        seg = parse(data)
+        src_ip = self.other(p).addr[0]
+        self._input(p, "segment", "deliver", lambda: p.conn.receive(self.now, [data], src_ip), seg)
+
+    def drop(self, index: int) -> None:
+        dst, data = self.channel.pop(index)
+        self.trace.events.append(TraceEvent("channel", "drop", f"to {dst}", _segment(parse(data))))
+
+    def inject(self, name: str, seg: Seg) -> None:
+        """A segment from nowhere in particular (arbitrary fields) arrives at ``name``."""
+        p = self.peer(name)
+        src_ip = self.other(p).addr[0]
+        data = build(seg, src_ip, p.addr[0])
+        self._input(p, "segment", "inject", lambda: p.conn.receive(self.now, [data], src_ip), seg)
+
+    def send(self, name: str, data: bytes) -> None:
+        p = self.peer(name)
+
+        def act() -> int:
+            n: int = p.conn.send(data)
+            p.sent += data[:n]
+            return n
+
+        # The spec's `n` is what the user offered; how much the buffer took is observed.
+        self._input(p, "send", f"send({len(data)})", act, send_n=len(data))
+
+    def recv(self, name: str) -> None:
+        p = self.peer(name)
+        p.received += p.conn.recv()
+        # Reading is not an event of the spec (it only opens the receive window, an observed
+        # variable), but the window update it may cause is sent and goes into the channel.
+        for s in (parse(b) for b in p.conn.datagrams_to_send(self.now)):
+            self.trace.events.append(TraceEvent(p.name, "send", "", _segment(s)))
+            self.channel.append((self.other(p).name, build(s, p.addr[0], self.other(p).addr[0])))
+
+    def close(self, name: str) -> None:
+        p = self.peer(name)
+        self._input(p, "close", "close()", lambda: p.conn.close(self.now))
+
+    def abort(self, name: str) -> None:
+        p = self.peer(name)
+        self._input(p, "abort", "abort()", lambda: p.conn.abort(self.now))
+
+    def timeout(self, name: str) -> bool:
+        """Advance time to ``name``'s next timer and fire it; False if none runs."""
+        p = self.peer(name)
+        due = p.conn.next_timeout()
+        if due is None:
+            return False
+        self.now = max(self.now, int(due))
+        self._input(p, "timeout", "timeout", lambda: p.conn.handle_timeout(self.now))
+        return True
+
+    # --- properties -----------------------------------------------------------------------
+    def check_prefix(self) -> None:
+        """Each side read a prefix of what the other sent (nothing invented, nothing
+        reordered, nothing skipped)."""
+        for p in (self.client, self.server):
+            src = self.other(p).sent
+            if bytes(p.received) != bytes(src[: len(p.received)]):
+                self._fail([f"{p.name} read {len(p.received)} bytes that are not a prefix "
+                            f"of the {len(src)} bytes {self.other(p).name} sent"], "prefix")
+
+
+def _segment(s: Seg) -> Segment:
+    return Segment(s.flag_text(), s.seq, s.ack, s.len, s.wnd)
