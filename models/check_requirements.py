@@ -191,12 +191,22 @@ def check(
     progress: Callable[[str], None] | None = None,
 ) -> list[Finding]:
     del depth  # single steps: no depth
-    ms = int((timeout_s or 60) * 1000)
-    if progress:
-        progress("requirements: TCB invariants")
-    findings = check_invariants(spec, ms)
+    ms = int((timeout_s or 120) * 1000)
+    findings = []
     for req in spec.requirements:
         if progress:
             progress(f"requirements: {req.id}")
         findings.append(check_requirement(spec, req, ms))
-    return findings
+    if progress:
+        progress("requirements: TCB invariants are inductive")
+    return findings + check_invariants(spec, ms)
+
+
+def first_violation(spec: Spec, timeout_s: float = 120) -> Finding | None:
+    """The first requirement or invariant that fails, cheapest checks first (for mutants)."""
+    ms = int(timeout_s * 1000)
+    for req in spec.requirements:
+        f = check_requirement(spec, req, ms)
+        if not f.ok:
+            return f
+    return next((f for f in check_invariants(spec, ms) if not f.ok), None)
