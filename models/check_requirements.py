@@ -17,7 +17,7 @@ import z3
 
 from .expr import parse, to_z3
 from .report import COUNTEREXAMPLE, FAILED, PROVEN, Finding
-from .spec import FLAGS, SEGMENT_FIELDS, Requirement, Spec
+from .spec import FLAGS, SEGMENT_FIELDS, Emission, Requirement, Spec
 from .symbolic import (
     Term,
     bounds,
@@ -28,7 +28,6 @@ from .symbolic import (
     fresh_tcb,
     model_value,
     output_effect,
-    segment_bounds,
     sym_step,
     val,
 )
@@ -37,8 +36,7 @@ from .symbolic import (
 def invariants(spec: Spec) -> dict[str, Term]:
     """Parsed ``[tcb_invariants]`` as functions of a TCB (name -> expression)."""
     return {
-        name: parse(text, spec.macros)
-        for name, text in spec.raw.get("tcb_invariants", {}).items()
+        name: parse(text, spec.macros) for name, text in spec.raw.get("tcb_invariants", {}).items()
     }
 
 
@@ -78,13 +76,20 @@ def _solver(timeout_ms: int) -> z3.Solver:
     return s
 
 
-def _example(model: z3.ModelRef, spec: Spec, tcb: dict[str, Term], seg: dict[str, Term],
-             fired: dict[str, Term]) -> str:
+def _example(
+    model: z3.ModelRef,
+    spec: Spec,
+    tcb: dict[str, Term],
+    seg: dict[str, Term],
+    fired: dict[str, Term],
+) -> str:
     state = spec.states[int(model_value(model, tcb["state"]))]
     fields = ", ".join(f"{k}={model_value(model, v)}" for k, v in seg.items())
     rules = [r for r, t in fired.items() if model_value(model, t)]
     tcb_text = ", ".join(
-        f"{k}={model_value(model, tcb[k])}" for k in spec.variables if spec.variables[k].role != "config"
+        f"{k}={model_value(model, tcb[k])}"
+        for k in spec.variables
+        if spec.variables[k].role != "config"
     )
     return f"in {state} [{tcb_text}] segment {fields}; rules {rules}"
 
@@ -131,10 +136,20 @@ def check_invariants(spec: Spec, timeout_ms: int = 60_000) -> list[Finding]:
     if init_res == z3.sat:
         failures.insert(0, "the initial TCB breaks an invariant")
     status = PROVEN if not failures else COUNTEREXAMPLE
-    detail = (f"{len(names)} invariants hold initially and after every event"
-              if not failures else "; ".join(failures))
-    findings.append(Finding("requirements", "TCB invariants are inductive", status, detail,
-                            data={"invariants": names}))
+    detail = (
+        f"{len(names)} invariants hold initially and after every event"
+        if not failures
+        else "; ".join(failures)
+    )
+    findings.append(
+        Finding(
+            "requirements",
+            "TCB invariants are inductive",
+            status,
+            detail,
+            data={"invariants": names},
+        )
+    )
     return findings
 
 
@@ -159,12 +174,19 @@ def check_requirement(spec: Spec, req: Requirement, timeout_ms: int = 60_000) ->
         elif res == z3.unknown:
             failures.append(f"{event}: undecided ({s.reason_unknown()})")
     if failures:
-        return Finding("requirements", req.id, COUNTEREXAMPLE if "undecided" not in failures[0]
-                       else FAILED, f"{req.doc} Violated {failures[0]}", data={"rfc": req.rfc})
+        return Finding(
+            "requirements",
+            req.id,
+            COUNTEREXAMPLE if "undecided" not in failures[0] else FAILED,
+            f"{req.doc} Violated {failures[0]}",
+            data={"rfc": req.rfc},
+        )
     return Finding("requirements", req.id, PROVEN, req.doc, data={"rfc": req.rfc})
 
 
-def _sends(req: Requirement, emissions: list, env: dict[str, Term]) -> Term:
+def _sends(
+    req: Requirement, emissions: list[tuple[str, Emission, Term, Term]], env: dict[str, Term]
+) -> Term:
     """Some mandatory emission of the step has the required flags and fields."""
     want = req.sends
     assert want is not None

@@ -41,16 +41,23 @@ def phase_states(spec: Spec) -> Iterator[tuple[str, str, list[Rule]]]:
 
 
 def _witness(
-    spec: Spec, model: z3.ModelRef, rules: list[Rule], tcb: dict[str, z3.ExprRef],
-    seg: dict[str, z3.ExprRef], inputs: dict[str, z3.ExprRef],
+    spec: Spec,
+    model: z3.ModelRef,
+    rules: list[Rule],
+    tcb: dict[str, z3.ExprRef],
+    seg: dict[str, z3.ExprRef],
+    inputs: dict[str, z3.ExprRef],
 ) -> dict[str, int | bool]:
     """The values of the names the guards mention, read off a Z3 model."""
     used: set[str] = set()
     for r in rules:
         used |= names(r.guard)
     env = env_of(spec, tcb, seg, inputs)
-    return {n: model_value(model, env[n]) for n in sorted(used) if n in env and n != "state"
-            and n not in spec.constants()}
+    return {
+        n: model_value(model, env[n])
+        for n in sorted(used)
+        if n in env and n != "state" and n not in spec.constants()
+    }
 
 
 def check(spec: Spec, timeout_ms: int = 20_000) -> list[Finding]:
@@ -111,8 +118,12 @@ def check_pipelines(spec: Spec) -> list[Finding]:
                 continue
             _walk(spec, event, start, start, list(phases), problems, depth=0)
     if problems:
-        return [Finding("wellformed", "pipelines", COUNTEREXAMPLE, "; ".join(sorted(set(problems))))]
-    return [Finding("wellformed", "pipelines", PROVEN, "every scheduled phase has rules for its state")]
+        return [
+            Finding("wellformed", "pipelines", COUNTEREXAMPLE, "; ".join(sorted(set(problems))))
+        ]
+    return [
+        Finding("wellformed", "pipelines", PROVEN, "every scheduled phase has rules for its state")
+    ]
 
 
 def _walk(

@@ -41,9 +41,19 @@ CI_STEPS = 50
 # Offsets that put a number just inside, at, or just outside the edges the rules test.
 NEAR = [-(2**31), -70000, -65536, -1000, -2, -1, 0, 1, 2, 100, 536, 4096, 65535, 70000, 2**31]
 FLAG_SETS = [
-    frozenset(f) for f in (
-        {"ACK"}, {"ACK"}, {"ACK", "FIN"}, {"RST"}, {"RST", "ACK"}, {"SYN"}, {"SYN", "ACK"},
-        set(), {"FIN"}, {"SYN", "FIN"}, {"SYN", "RST"},
+    frozenset(f)
+    for f in (
+        {"ACK"},
+        {"ACK"},
+        {"ACK", "FIN"},
+        {"RST"},
+        {"RST", "ACK"},
+        {"SYN"},
+        {"SYN", "ACK"},
+        set(),
+        {"FIN"},
+        {"SYN", "FIN"},
+        {"SYN", "RST"},
     )
 ]
 SIDES = st.sampled_from(["client", "server"])
@@ -137,18 +147,27 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
             wnd=st.sampled_from([0, 1, 536, 4096, 65535]),
         )
         def inject(
-            self, side: str, flags: frozenset[str], seq_delta: int, ack_base: str,
-            ack_delta: int, length: int, wnd: int,
+            self,
+            side: str,
+            flags: frozenset[str],
+            seq_delta: int,
+            ack_base: str,
+            ack_delta: int,
+            length: int,
+            wnd: int,
         ) -> None:
             h = self.harness
             p = h.peer(side)
             v = p.conn.spec_vars()
             src = h.other(p).addr
             seg = Seg(
-                src_port=src[1], dst_port=p.addr[1],
+                src_port=src[1],
+                dst_port=p.addr[1],
                 seq=(v["rcv_nxt"] + seq_delta) & 0xFFFFFFFF,
                 ack=(v[ack_base] + ack_delta) & 0xFFFFFFFF,
-                flags=flags, wnd=wnd, payload=bytes(length),
+                flags=flags,
+                wnd=wnd,
+                payload=bytes(length),
             )
             h.inject(side, seg)
 
@@ -208,5 +227,12 @@ def run(
         f"{stats.examples} examples, {stats.steps} steps, "
         f"{len(stats.fired)}/{len(spec.rules)} rules exercised on the core"
     )
-    return [Finding("conformance", "core follows the spec", status,
-                    summary + ("\n" + detail if detail else ""), data=data)]
+    return [
+        Finding(
+            "conformance",
+            "core follows the spec",
+            status,
+            summary + ("\n" + detail if detail else ""),
+            data=data,
+        )
+    ]

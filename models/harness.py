@@ -66,10 +66,18 @@ class Harness:
         self.fired: set[str] = set()
         self.steps = 0
         self._core = _core
-        self._open(self.server, "listen", lambda: _core.Connection.listen(
-            SERVER_ADDR, iss=server_iss, **CONFIG))
-        self._open(self.client, "connect", lambda: _core.Connection.connect(
-            CLIENT_ADDR, SERVER_ADDR, now=0, iss=client_iss, **CONFIG))
+        self._open(
+            self.server,
+            "listen",
+            lambda: _core.Connection.listen(SERVER_ADDR, iss=server_iss, **CONFIG),
+        )
+        self._open(
+            self.client,
+            "connect",
+            lambda: _core.Connection.connect(
+                CLIENT_ADDR, SERVER_ADDR, now=0, iss=client_iss, **CONFIG
+            ),
+        )
 
     # --- helpers ------------------------------------------------------------------------
     def peer(self, name: str) -> Peer:
@@ -104,8 +112,16 @@ class Harness:
         self._judge(p, event, "CLOSED", pre, raw, None, 0, None, f"{event}()")
 
     def _judge(
-        self, p: Peer, event: str, pre_state: str, pre: dict[str, Value], pre_raw: dict[str, int],
-        seg: Seg | None, send_n: int, error: str | None, label: str,
+        self,
+        p: Peer,
+        event: str,
+        pre_state: str,
+        pre: dict[str, Value],
+        pre_raw: dict[str, int],
+        seg: Seg | None,
+        send_n: int,
+        error: str | None,
+        label: str,
     ) -> list[Seg]:
         reported = list(p.conn.applied_rules())
         for name, detail in iter(p.conn.next_event, None):
@@ -116,16 +132,30 @@ class Harness:
         sent = [parse(b) for b in p.conn.datagrams_to_send(self.now)]
         post_state, post, raw = self._snapshot(p)
         obs = Observation(
-            pre_state=pre_state, pre=pre, post_state=post_state, post=post, reported=reported,
-            sent=sent, error=error, oow_ok=self._oow_ok(pre_raw),
-            held_grew=self._held_bytes(p) > counters_before, raw_post=raw,
+            pre_state=pre_state,
+            pre=pre,
+            post_state=post_state,
+            post=post,
+            reported=reported,
+            sent=sent,
+            error=error,
+            oow_ok=self._oow_ok(pre_raw),
+            held_grew=self._held_bytes(p) > counters_before,
+            raw_post=raw,
         )
         pred, problems = judge(self.spec, event, obs, seg.fields() if seg else None, send_n)
         self.fired.update(pred.fired)
         self.steps += 1
-        self.trace.events.append(TraceEvent(
-            p.name, "deliver" if seg is not None else ("timeout" if event == "timeout" else "call"),
-            label, _segment(seg) if seg else None, reported, post_state))
+        self.trace.events.append(
+            TraceEvent(
+                p.name,
+                "deliver" if seg is not None else ("timeout" if event == "timeout" else "call"),
+                label,
+                _segment(seg) if seg else None,
+                reported,
+                post_state,
+            )
+        )
         for s in sent:
             self.trace.events.append(TraceEvent(p.name, "send", "", _segment(s)))
             self.channel.append((self.other(p).name, build(s, p.addr[0], self.other(p).addr[0])))
@@ -137,7 +167,12 @@ class Harness:
         return int(p.conn.counters().get("out_of_order_bytes", 0))
 
     def _input(
-        self, p: Peer, event: str, label: str, action: Callable[[], Any], seg: Seg | None = None,
+        self,
+        p: Peer,
+        event: str,
+        label: str,
+        action: Callable[[], Any],
+        seg: Seg | None = None,
         send_n: int = 0,
     ) -> Any:
         pre_state, pre, raw = self._snapshot(p)
@@ -218,8 +253,13 @@ class Harness:
         for p in (self.client, self.server):
             src = self.other(p).sent
             if bytes(p.received) != bytes(src[: len(p.received)]):
-                self._fail([f"{p.name} read {len(p.received)} bytes that are not a prefix "
-                            f"of the {len(src)} bytes {self.other(p).name} sent"], "prefix")
+                self._fail(
+                    [
+                        f"{p.name} read {len(p.received)} bytes that are not a prefix "
+                        f"of the {len(src)} bytes {self.other(p).name} sent"
+                    ],
+                    "prefix",
+                )
 
 
 def _segment(s: Seg) -> Segment:

@@ -121,11 +121,16 @@ def check(
         bad = rejected_by(m.spec())
         if bad:
             first = bad[0]
-            findings.append(Finding(
-                "mutants", m.id, PASSED,
-                f"rejected ({m.mistake}) by {first.check} {first.name}: {first.detail}",
-                trace=first.trace, data={"rejected_by": [f"{f.check}:{f.name}" for f in bad]},
-            ))
+            findings.append(
+                Finding(
+                    "mutants",
+                    m.id,
+                    PASSED,
+                    f"rejected ({m.mistake}) by {first.check} {first.name}: {first.detail}",
+                    trace=first.trace,
+                    data={"rejected_by": [f"{f.check}:{f.name}" for f in bad]},
+                )
+            )
         else:
             findings.append(Finding("mutants", m.id, FAILED, f"survived: {m.mistake}"))
     return findings

@@ -89,8 +89,13 @@ def predict(
 
 
 def _apply_outputs(
-    spec: Spec, state: str, values: dict[str, Value], sent: list[Seg], problems: list[str],
-    seg: Mapping[str, Value] | None, pre: Mapping[str, Value],
+    spec: Spec,
+    state: str,
+    values: dict[str, Value],
+    sent: list[Seg],
+    problems: list[str],
+    seg: Mapping[str, Value] | None,
+    pre: Mapping[str, Value],
 ) -> dict[str, Value]:
     """Check each data segment against the [[output]] shapes and apply its effects."""
     vals = dict(values)
@@ -157,8 +162,10 @@ def check_emissions(
 ) -> list[str]:
     """Every required segment was sent; every control segment sent has a reason."""
     problems: list[str] = []
-    envs = [(s, out_env(spec, pred.state, pred.values, s.fields(), seg, None, pre_env))
-            for s in obs.sent]
+    envs = [
+        (s, out_env(spec, pred.state, pred.values, s.fields(), seg, None, pre_env))
+        for s in obs.sent
+    ]
     for em, mandatory in pred.emissions:
         if mandatory and not any(evaluate(em.shape, env) for _, env in envs):
             problems.append(f"missing segment: {em.text}")

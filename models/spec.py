@@ -217,11 +217,14 @@ def _emission(spec_macros: Mapping[str, Macro], item: Mapping[str, Any]) -> Emis
     for f in flags:
         if f not in FLAGS:
             raise SpecError(f"unknown flag {f!r} in emit {dict(item)}")
+    # An acknowledgement may ride on data or a FIN: an ACK shape without `data` leaves the
+    # segment's FIN bit and length open (output.data and output.ack judge those).
+    carried = data or flags == ["ACK"]
     parts: list[str] = []
     for f in FLAGS:
         if f in flags:
             parts.append(f"out.{f}")
-        elif not (data and f == "FIN"):
+        elif not (carried and f == "FIN"):
             parts.append(f"not out.{f}")
     if "seq" in item:
         parts.append(f"out.seq == ({item['seq']})")

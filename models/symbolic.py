@@ -59,7 +59,9 @@ def fresh_out(prefix: str) -> dict[str, Term]:
 
 def fresh_inputs(spec: Spec, prefix: str) -> dict[str, Term]:
     return {
-        i.name: z3.Bool(f"{prefix}in.{i.name}") if i.type == "bool" else word(f"{prefix}in.{i.name}")
+        i.name: z3.Bool(f"{prefix}in.{i.name}")
+        if i.type == "bool"
+        else word(f"{prefix}in.{i.name}")
         for i in spec.inputs.values()
     }
 
@@ -140,7 +142,9 @@ class SymStep:
 
 
 def _in_states(spec: Spec, state: Term, names: tuple[str, ...] | list[str]) -> Term:
-    return z3.Or(*[state == val(spec.state_index(s)) for s in names]) if names else z3.BoolVal(False)
+    return (
+        z3.Or(*[state == val(spec.state_index(s)) for s in names]) if names else z3.BoolVal(False)
+    )
 
 
 def sym_step(
@@ -214,7 +218,9 @@ def sym_step(
             continue
         for em in r.emits:
             active = z3.And(f, to_z3(em.when, env_final))
-            emissions.append((r.id, em, active, z3.And(active, z3.Not(to_z3(em.optional, env_final)))))
+            emissions.append(
+                (r.id, em, active, z3.And(active, z3.Not(to_z3(em.optional, env_final))))
+            )
     assume_parts = [to_z3(spec.input_bounds, env_of(spec, pre, seg, inputs))] if inputs else []
     if seg is not None:
         assume_parts.append(segment_bounds(spec, seg))
@@ -222,7 +228,9 @@ def sym_step(
     return SymStep(cur, fired, refused, stuck, error, emissions, env_final, assume)
 
 
-def output_effect(spec: Spec, tcb: Mapping[str, Term], out: Mapping[str, Term]) -> tuple[Term, dict[str, Term]]:
+def output_effect(
+    spec: Spec, tcb: Mapping[str, Term], out: Mapping[str, Term]
+) -> tuple[Term, dict[str, Term]]:
     """Which output shape ``out`` may be (a disjunction) and the TCB after sending it."""
     env = env_of(spec, tcb, out=out)
     # What the core sends obeys the same bounds as what it receives.

@@ -55,7 +55,7 @@ def parse(data: bytes) -> Seg:
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -65,8 +65,15 @@ def build(seg: Seg, src_ip: str, dst_ip: str) -> bytes:
     """Encode ``seg`` with a correct checksum over the IPv4 or IPv6 pseudo-header."""
     bits = sum(FLAG_BITS[f] for f in seg.flags)
     header = struct.pack(
-        "!HHIIHHHH", seg.src_port, seg.dst_port, seg.seq & 0xFFFFFFFF, seg.ack & 0xFFFFFFFF,
-        (5 << 12) | bits, seg.wnd & 0xFFFF, 0, 0,
+        "!HHIIHHHH",
+        seg.src_port,
+        seg.dst_port,
+        seg.seq & 0xFFFFFFFF,
+        seg.ack & 0xFFFFFFFF,
+        (5 << 12) | bits,
+        seg.wnd & 0xFFFF,
+        0,
+        0,
     )
     body = header + seg.payload
     src, dst = ipaddress.ip_address(src_ip), ipaddress.ip_address(dst_ip)

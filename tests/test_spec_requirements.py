@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from ferrotcp.models import load, mutants
 from ferrotcp.models import check_requirements as requirements
+from ferrotcp.models import load, mutants
 
 
 def test_every_requirement_holds_for_every_step() -> None:

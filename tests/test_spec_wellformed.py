@@ -3,9 +3,8 @@ every phase in every state) holds — and fails, with a concrete segment, when i
 
 from __future__ import annotations
 
-import pytest
-
 import ferrotcp
+import pytest
 from ferrotcp.models import SpecError, load
 from ferrotcp.models import check_wellformed as wellformed
 from ferrotcp.models.spec import SPEC_PATH
@@ -36,9 +35,11 @@ def mutate(old: str, new: str) -> str:
 
 def test_overlapping_guards_are_reported_with_a_segment() -> None:
     # ACK beyond SND.NXT accepted: ack.new no longer excludes what ack.unsent takes.
-    spec = load(text=mutate(
-        'guard = "ack_valid and gt(seg.ack, snd_una)"', 'guard = "gt(seg.ack, snd_una)"'
-    ))
+    spec = load(
+        text=mutate(
+            'guard = "ack_valid and gt(seg.ack, snd_una)"', 'guard = "gt(seg.ack, snd_una)"'
+        )
+    )
     bad = [f for f in wellformed.check(spec) if not f.ok]
     assert bad, "the checker accepted overlapping guards"
     f = bad[0]
@@ -55,8 +56,13 @@ def test_a_gap_in_the_guards_is_reported() -> None:
 
 
 def test_a_phase_without_rules_for_a_reachable_state_is_reported() -> None:
-    spec = load(text=mutate('then = ["ack", "fin_acked"]\nreport = false\nrfc = "RFC 9293 3.10.7.4 (first: zero window)',
-                            'then = ["handshake_ack"]\nreport = false\nrfc = "RFC 9293 3.10.7.4 (first: zero window)'))
+    # unacceptable.take_ack (ESTABLISHED and later) sent on to a SYN-RECEIVED-only phase.
+    tail = '\nreport = false\nrfc = "RFC 9293 3.10.7.4 (first: zero window)'
+    spec = load(
+        text=mutate(
+            'then = ["ack", "window", "fin_acked"]' + tail, 'then = ["handshake_ack"]' + tail
+        )
+    )
     bad = [f for f in wellformed.check(spec) if f.name == "pipelines"]
     assert bad and not bad[0].ok and "handshake_ack has no rule for ESTABLISHED" in bad[0].detail
 
@@ -64,9 +70,13 @@ def test_a_phase_without_rules_for_a_reachable_state_is_reported() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('guard = "not seg.RST and seg.ACK"', 'guard = "not seg.RST and seg.ACK +"', "unexpected end"),
+        (
+            'guard = "not seg.RST and seg.ACK"',
+            'guard = "not seg.RST and seg.ACK +"',
+            "unexpected end",
+        ),
         ('to = "CLOSE_WAIT"', 'to = "CLOSE_WAITING"', "unknown"),
-        ('set = { passive = "true" }', 'set = { passive = "1" }', "expected a bool"),
+        ('set = { passive = "true", iss', 'set = { passive = "1", iss', "expected a bool"),
         ('then = ["opened"]', 'then = ["nowhere"]', "unknown phase"),
     ],
 )

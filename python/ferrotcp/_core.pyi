@@ -2,11 +2,28 @@
 
 from typing import Any, final
 
-__all__ = ["Connection", "Simulator", "__version__", "rule_ids"]
+__all__ = [
+    "Connection",
+    "Simulator",
+    "__version__",
+    "rule_ids",
+    "seq_between",
+    "seq_ge",
+    "seq_gt",
+    "seq_in_window",
+    "seq_le",
+    "seq_lt",
+]
 
 __version__: str
 
 def rule_ids() -> list[str]: ...
+def seq_lt(a: int, b: int) -> bool: ...
+def seq_le(a: int, b: int) -> bool: ...
+def seq_gt(a: int, b: int) -> bool: ...
+def seq_ge(a: int, b: int) -> bool: ...
+def seq_in_window(x: int, start: int, len: int) -> bool: ...
+def seq_between(x: int, lo: int, hi: int) -> bool: ...
 
 @final
 class Connection:
@@ -59,6 +76,7 @@ class Connection:
     def counters(self) -> dict[str, int]: ...
     def log(self) -> list[dict[str, Any]]: ...
     def applied_rules(self) -> list[str]: ...
+    def spec_vars(self) -> dict[str, int]: ...
 
 @final
 class Simulator:

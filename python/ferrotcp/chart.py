@@ -46,16 +46,30 @@ def render(
     events: Iterable[tuple[int, str, str, str]],
 ) -> str:
     """Draw ``(time_us, side, text, note)`` events, side ``"L"`` (left to right) or ``"R"``."""
-    lines = [f"{'time':>10}  {left:<{WIDTH // 2}}{right:>{WIDTH // 2}}"]
+    lines = [f"{'time':>10}  {header(left, right)}"]
     for t, side, text, note in events:
-        body = f" {text} "
-        if side == "L":
-            arrow = "|" + body.center(WIDTH - 3, "-") + ">|"
-        else:
-            arrow = "|<" + body.center(WIDTH - 3, "-") + "|"
         suffix = f"  {note}" if note else ""
-        lines.append(f"{t / 1000:>8.1f}ms  {arrow}{suffix}")
+        lines.append(f"{t / 1000:>8.1f}ms  {arrow(side, text)}{suffix}")
     return "\n".join(lines)
+
+
+def header(left: str, right: str) -> str:
+    """The two column names above the arrows."""
+    return f"{left:<{WIDTH // 2}}{right:>{WIDTH // 2}}"
+
+
+def arrow(side: str, text: str, fill: str = "-") -> str:
+    """One arrow between the columns, labelled ``text``: side ``"L"`` points right, ``"R"``
+    left; ``fill="x"`` draws a segment the network lost."""
+    body = f" {text} "
+    if side == "L":
+        return "|" + body.center(WIDTH - 3, fill) + ">|"
+    return "|<" + body.center(WIDTH - 3, fill) + "|"
+
+
+def note(text: str) -> str:
+    """A line between the columns that is not a segment (a user call, a timer)."""
+    return "|" + f" {text} ".center(WIDTH - 2) + "|"
 
 
 def sent_segments(log: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -62,6 +62,11 @@ impl NewReno {
         self.ssthresh
     }
 
+    /// RFC 6582's `recover`.
+    pub fn recover(&self) -> SeqNum {
+        self.recover
+    }
+
     pub fn in_recovery(&self) -> bool {
         self.in_recovery
     }

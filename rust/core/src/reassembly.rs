@@ -271,6 +271,11 @@ impl Reassembly {
     }
 
     /// Offset of the lowest held byte.
+    /// Stream offset one past the furthest held byte.
+    pub fn held_end(&self) -> Option<u64> {
+        self.held.iter().map(|(&s, v)| end_of(s, v)).max()
+    }
+
     pub fn first_held(&self) -> Option<u64> {
         self.held.keys().next().copied()
     }

@@ -237,6 +237,11 @@ impl PyConnection {
         self.inner.applied_rules().to_vec()
     }
 
+    /// The variables of the spec in `models/tcp.toml`, by the spec's names.
+    fn spec_vars<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        convert::pairs_dict(py, &self.inner.spec_vars())
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "<ferrotcp.Connection {} {:?} -> {:?}>",

@@ -4,6 +4,7 @@
 mod connection;
 mod convert;
 mod errors;
+mod seq;
 mod simulator;
 
 use pyo3::prelude::*;
@@ -20,5 +21,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<connection::PyConnection>()?;
     m.add_class::<simulator::PySimulator>()?;
     m.add_function(wrap_pyfunction!(rule_ids, m)?)?;
+    seq::register(m)?;
     Ok(())
 }

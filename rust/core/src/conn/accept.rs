@@ -27,14 +27,15 @@ impl Connection {
     /// safe and useful (see `ack_despite_zero_window` and `carries_news`).
     pub(super) fn on_unacceptable(&mut self, now: u64, seg: &TcpRepr<'_>) -> (Disposition, RuleId) {
         self.counters.unacceptable_segments += 1;
+        self.apply(rules::SEG_UNACCEPTABLE);
         if self.ack_despite_zero_window(seg) {
             // RFC 9293 3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable,
             // but special allowance should be made to accept valid ACKs". Without it two
             // peers whose windows are both closed never learn of each other's progress. The
             // text is dropped and acknowledged as usual.
             self.ack_pending = true;
-            let (Ok((_, rule)) | Err((_, rule))) = self.on_ack(now, seg);
-            return (Disposition::Dropped, rule);
+            let _ = self.on_ack(now, seg);
+            return (Disposition::Dropped, rules::SEG_UNACCEPTABLE);
         }
         let old_data = seg.seg_len() > 0 && (seg.seq + seg.seg_len()).le(self.tcb.rcv_nxt);
         if old_data {
@@ -42,8 +43,7 @@ impl Connection {
             self.counters.duplicate_bytes += seg.payload.len() as u64;
         }
         if self.carries_news(seg) {
-            let (Ok((_, rule)) | Err((_, rule))) = self.on_ack(now, seg);
-            self.applied.push(rule);
+            let _ = self.on_ack(now, seg);
             if self.state == State::Closed {
                 return (Disposition::Dropped, rules::SEG_UNACCEPTABLE);
             }
@@ -80,7 +80,7 @@ impl Connection {
 
     /// How far behind RCV.NXT a segment still counts as recent: data can have overtaken it
     /// by at most one window's worth of sequence space.
-    fn reach(&self) -> u32 {
+    pub(super) fn reach(&self) -> u32 {
         (self.config.recv_buffer.min(usize::from(u16::MAX)) as u32).max(1)
     }
 
@@ -109,9 +109,9 @@ impl Connection {
     /// SND.UNA would count as a duplicate ACK, which it is not (the peer sent it before the
     /// data that overtook it, not in answer to anything that arrived out of order).
     pub(super) fn on_stale_ack(&mut self, now: u64, seg: &TcpRepr<'_>) -> (Disposition, RuleId) {
+        self.apply(rules::SEG_STALE_ACK);
         if seg.ack.gt(self.tcb.snd_una) && seg.ack.le(self.tcb.snd_max) {
-            let (Ok((_, rule)) | Err((_, rule))) = self.on_ack(now, seg);
-            self.applied.push(rule);
+            let _ = self.on_ack(now, seg);
         }
         (Disposition::Duplicate, rules::SEG_STALE_ACK)
     }

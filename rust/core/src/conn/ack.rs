@@ -21,10 +21,12 @@ impl Connection {
         let t = self.tcb;
         if seg.ack.gt(t.snd_max) {
             self.challenge_pending = true;
+            self.apply(rules::ACK_UNSENT);
             return Err((Disposition::Dropped, rules::ACK_UNSENT));
         }
         if seg.ack.lt(t.snd_una - t.max_snd_wnd) {
             self.challenge_pending = true;
+            self.apply(rules::ACK_TOO_OLD);
             return Err((Disposition::Dropped, rules::ACK_TOO_OLD));
         }
         let window = u32::from(seg.window);
@@ -64,7 +66,7 @@ impl Connection {
                     result = (Disposition::DupAck, rules::ACK_FAST_RETRANSMIT);
                 }
             } else {
-                result = (Disposition::Accepted, rules::ACK_DUPLICATE);
+                result = (Disposition::Accepted, rules::ACK_UNCHANGED);
             }
         }
         // Window update (3.10.7.4, fifth, ESTABLISHED): "If SND.UNA =< SEG.ACK =< SND.NXT",
@@ -80,7 +82,7 @@ impl Connection {
                 self.leave_persist(now);
             }
         }
-        self.applied.push(result.1);
+        self.apply(result.1);
         // Our FIN acknowledged?
         let fin_acked = self.fin_seq.is_some_and(|s| self.tcb.snd_una.gt(s));
         if fin_acked {

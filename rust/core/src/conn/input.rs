@@ -33,9 +33,9 @@ impl Connection {
             State::SynSent => self.on_syn_sent(now, seg),
             _ => self.on_other(now, seg),
         };
-        if self.applied.first() != Some(&rule) {
-            self.applied.insert(0, rule);
-        }
+        // `applied` lists every rule in the order the checks of 3.10.7 ran them; the log
+        // entry names the first, which decided the segment's fate.
+        let rule = self.applied.first().copied().unwrap_or(rule);
         let summary = SegmentSummary {
             seq: seg.seq,
             ack: seg.ack,
@@ -61,9 +61,13 @@ impl Connection {
                 // peer, and one that had may be hearing from someone else now.
                 rst.dst = Some(SocketAddr::new(remote_ip, seg.src_port));
                 self.ctl_queue.push_back(rst);
+                self.apply(rules::CLOSED_RECV_SEGMENT);
                 (Disposition::Dropped, rules::CLOSED_RECV_SEGMENT)
             }
-            None => (Disposition::Dropped, rules::CLOSED_RECV_RST),
+            None => {
+                self.apply(rules::CLOSED_RECV_RST);
+                (Disposition::Dropped, rules::CLOSED_RECV_RST)
+            }
         }
     }
 
@@ -76,6 +80,7 @@ impl Connection {
     ) -> (Disposition, RuleId) {
         let f = seg.flags;
         if f.contains(TcpFlags::RST) {
+            self.apply(rules::LISTEN_RECV_RST);
             return (Disposition::Dropped, rules::LISTEN_RECV_RST);
         }
         if f.contains(TcpFlags::ACK) {
@@ -85,9 +90,11 @@ impl Connection {
                 flags: TcpFlags::RST,
                 dst: Some(SocketAddr::new(remote_ip, seg.src_port)),
             });
+            self.apply(rules::LISTEN_RECV_ACK);
             return (Disposition::Dropped, rules::LISTEN_RECV_ACK);
         }
         if !f.contains(TcpFlags::SYN) {
+            self.apply(rules::LISTEN_RECV_OTHER);
             return (Disposition::Dropped, rules::LISTEN_RECV_OTHER);
         }
         self.remote = Some(SocketAddr::new(remote_ip, seg.src_port));
@@ -128,6 +135,7 @@ impl Connection {
                     dst: None,
                 });
             }
+            self.apply(rules::SYN_SENT_RECV_BAD_ACK);
             return (Disposition::Dropped, rules::SYN_SENT_RECV_BAD_ACK);
         }
         if f.contains(TcpFlags::RST) {
@@ -136,9 +144,11 @@ impl Connection {
                 self.fail(now, ConnError::Refused, rules::SYN_SENT_RECV_RST);
                 return (Disposition::Reset, rules::SYN_SENT_RECV_RST);
             }
+            self.apply(rules::SYN_SENT_RECV_RST_IGNORED);
             return (Disposition::Dropped, rules::SYN_SENT_RECV_RST_IGNORED);
         }
         if !f.contains(TcpFlags::SYN) {
+            self.apply(rules::SYN_SENT_RECV_OTHER);
             return (Disposition::Dropped, rules::SYN_SENT_RECV_OTHER);
         }
         let remote_ip = self.remote.map(|r| r.ip()).unwrap_or(self.local.ip());
@@ -161,7 +171,7 @@ impl Connection {
             self.events.push_back(Event::Connected);
             if self.fin_queued {
                 // CLOSE came with data queued in SYN-SENT (see `close`).
-                self.set_state(now, State::FinWait1, rules::ESTABLISHED_CLOSE);
+                self.set_state(now, State::FinWait1, rules::ESTABLISHED_QUEUED_CLOSE);
             }
             return (Disposition::Accepted, rules::SYN_SENT_RECV_SYNACK);
         }
@@ -193,7 +203,7 @@ impl Connection {
         self.set_state(now, State::Established, rule);
         self.events.push_back(Event::Connected);
         if self.fin_queued {
-            self.set_state(now, State::FinWait1, rules::ESTABLISHED_CLOSE);
+            self.set_state(now, State::FinWait1, rules::ESTABLISHED_QUEUED_CLOSE);
         }
     }
 
@@ -209,6 +219,7 @@ impl Connection {
             && seg.seq == self.tcb.irs
         {
             self.syn_pending = Some(super::SendReason::SynAck);
+            self.apply(rules::SYN_RECEIVED_RECV_SYN_DUP);
             return (Disposition::Duplicate, rules::SYN_RECEIVED_RECV_SYN_DUP);
         }
         // Simultaneous open (3.5, figure 7, line 6): the peer's SYN-ACK repeats its SYN, so
@@ -234,6 +245,7 @@ impl Connection {
         {
             self.ack_pending = true;
             self.time_wait_deadline = Some(now + 2 * self.config.msl_us);
+            self.apply(rules::TIME_WAIT_RECV_FIN);
             return (Disposition::Duplicate, rules::TIME_WAIT_RECV_FIN);
         }
         // First: sequence number.
@@ -250,10 +262,12 @@ impl Connection {
         // Fourth: SYN on a synchronized connection gets a challenge ACK (RFC 5961 4.2).
         if f.contains(TcpFlags::SYN) {
             self.challenge_pending = true;
+            self.apply(rules::SEG_SYN_CHALLENGE);
             return (Disposition::Dropped, rules::SEG_SYN_CHALLENGE);
         }
         // Fifth: the ACK field.
         if !f.contains(TcpFlags::ACK) {
+            self.apply(rules::SEG_NO_ACK);
             return (Disposition::Dropped, rules::SEG_NO_ACK);
         }
         let mut first_rule = None;
@@ -269,6 +283,7 @@ impl Connection {
                     flags: TcpFlags::RST,
                     dst: None,
                 });
+                self.apply(rules::SYN_RECEIVED_RECV_BAD_ACK);
                 return (Disposition::Dropped, rules::SYN_RECEIVED_RECV_BAD_ACK);
             }
         }
@@ -279,17 +294,11 @@ impl Connection {
         if self.state == State::Closed {
             return (ack_disposition, ack_rule);
         }
-        let first_rule = first_rule.unwrap_or(ack_rule);
+        let rule = first_rule.unwrap_or(ack_rule);
         // Seventh: segment text.
         let mut disposition = ack_disposition;
-        let mut rule = first_rule;
         if !seg.payload.is_empty() && self.state.can_receive_data() && !self.fin_received {
-            let (d, r) = self.on_data(now, seg);
-            disposition = d;
-            self.applied.push(r);
-            if first_rule == rules::ACK_NEW || first_rule == rules::ACK_DUPLICATE {
-                rule = r;
-            }
+            disposition = self.on_data(now, seg).0;
         }
         // Eighth: FIN.
         if f.contains(TcpFlags::FIN) && !self.fin_received {
@@ -297,10 +306,7 @@ impl Connection {
             if fin_off >= 0 {
                 let fin_off = fin_off as u64;
                 if fin_off == self.rcv_off {
-                    let r = self.on_fin(now);
-                    if rule == rules::ACK_NEW || rule == rules::ACK_DUPLICATE {
-                        rule = r;
-                    }
+                    self.on_fin(now);
                     disposition = Disposition::Accepted;
                 } else if fin_off > self.rcv_off {
                     self.peer_fin_off = Some(fin_off);
@@ -309,6 +315,7 @@ impl Connection {
                         // at once with the ACK naming the first missing byte (RFC 5681 4.2).
                         self.counters.out_of_order_segments += 1;
                         self.dupack_pending = true;
+                        self.apply(rules::FIN_OUT_OF_ORDER);
                         disposition = Disposition::OutOfOrderHeld;
                     }
                 }
@@ -321,6 +328,7 @@ impl Connection {
     fn on_rst(&mut self, now: u64, seg: &TcpRepr<'_>) -> (Disposition, RuleId) {
         if seg.seq != self.tcb.rcv_nxt {
             self.challenge_pending = true;
+            self.apply(rules::SEG_RST_CHALLENGE);
             return (Disposition::Dropped, rules::SEG_RST_CHALLENGE);
         }
         self.counters.resets_received += 1;

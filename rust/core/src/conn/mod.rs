@@ -11,6 +11,7 @@ pub mod events;
 mod input;
 mod output;
 pub mod rules;
+mod spec_vars;
 pub mod state;
 mod text;
 mod timers;
@@ -415,6 +416,8 @@ impl Connection {
 
     /// SEND (3.10.2): queue as much of `data` as the send buffer takes; returns the count.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        // SEND applies no logged rule: what `applied_rules` reports is this call's (none).
+        self.applied.clear();
         if self.error.is_some() {
             return Err(Error::BrokenPipe);
         }
@@ -552,6 +555,12 @@ impl Connection {
         self.state = to;
         self.applied.push(rule);
         self.log.push(now, LogKind::State { from, to, rule });
+    }
+
+    /// A rule that applies to an arriving segment without changing state: only recorded
+    /// in `applied` (the segment's log entry names the first rule of the list).
+    pub(crate) fn apply(&mut self, rule: RuleId) {
+        self.applied.push(rule);
     }
 
     /// A rule that applies without changing state.

@@ -28,6 +28,8 @@ rules! {
     SYN_RECEIVED_CLOSE = "syn_received.close";
     ESTABLISHED_CLOSE = "established.close";
     CLOSE_WAIT_CLOSE = "close_wait.close";
+    // A CLOSE queued before the handshake completed takes effect when it does.
+    ESTABLISHED_QUEUED_CLOSE = "established.queued_close";
     ANY_ABORT = "any.abort";
     // LISTEN (3.10.7.2).
     LISTEN_RECV_RST = "listen.recv_rst";
@@ -60,6 +62,8 @@ rules! {
     ACK_TOO_OLD = "ack.too_old";
     ACK_NEW = "ack.new";
     ACK_DUPLICATE = "ack.duplicate";
+    // Acknowledges nothing new and is not a duplicate ACK (it carries data or a window).
+    ACK_UNCHANGED = "ack.unchanged";
     ACK_FAST_RETRANSMIT = "ack.fast_retransmit";
     FIN_WAIT_1_FIN_ACKED = "fin_wait_1.fin_acked";
     CLOSING_FIN_ACKED = "closing.fin_acked";
@@ -71,6 +75,8 @@ rules! {
     FIN_WAIT_1_RECV_FIN = "fin_wait_1.recv_fin";
     FIN_WAIT_2_RECV_FIN = "fin_wait_2.recv_fin";
     TIME_WAIT_RECV_FIN = "time_wait.recv_fin";
+    // A bare FIN beyond a gap: held like out-of-order text.
+    FIN_OUT_OF_ORDER = "fin.out_of_order";
     // Timers (3.8.1, RFC 6298 5; 3.10.8).
     TIMER_RETRANSMIT = "timer.retransmit";
     TIMER_GIVE_UP = "timer.give_up";

@@ -26,7 +26,10 @@ impl Connection {
             data = &data[skip..];
             off = self.rcv_off as i64;
         }
-        let limit = self.rcv_off + u64::from(self.rcv_wnd());
+        // Nothing beyond the peer's FIN: its stream ends there, and taking more would
+        // carry RCV.NXT past the FIN, which would then never be processed.
+        let limit =
+            (self.rcv_off + u64::from(self.rcv_wnd())).min(self.peer_fin_off.unwrap_or(u64::MAX));
         let was_empty = self.recv_buf.is_empty();
         let out = self
             .reasm
@@ -45,9 +48,9 @@ impl Connection {
             self.ack_pending = true;
         }
         if out.delivered > 0 {
+            self.apply(rules::DATA_IN_ORDER);
             if self.peer_fin_off == Some(self.rcv_off) {
                 self.peer_fin_off = None;
-                self.applied.push(rules::DATA_IN_ORDER);
                 let r = self.on_fin(now);
                 return (Disposition::InOrder, r);
             }
@@ -55,9 +58,11 @@ impl Connection {
         } else if out.held > 0 {
             self.counters.out_of_order_segments += 1;
             self.counters.out_of_order_bytes += out.held as u64;
+            self.apply(rules::DATA_OUT_OF_ORDER);
             (Disposition::OutOfOrderHeld, rules::DATA_OUT_OF_ORDER)
         } else {
             self.counters.duplicate_segments += 1;
+            self.apply(rules::DATA_DUPLICATE);
             (Disposition::Duplicate, rules::DATA_DUPLICATE)
         }
     }

@@ -30,7 +30,10 @@ fn active_close_fin_wait_1_fin_wait_2_time_wait_closed() {
     // The peer's FIN.
     recv(&mut c, 30, &peer.fin(IRS + 5, ISS + 2));
     assert_eq!(c.state(), State::TimeWait);
-    assert_eq!(c.applied_rules()[0], rules::FIN_WAIT_2_RECV_FIN);
+    assert_eq!(
+        c.applied_rules(),
+        [rules::ACK_UNCHANGED, rules::FIN_WAIT_2_RECV_FIN]
+    );
     let ack = drain_one(&mut c, 30);
     assert_eq!(
         (ack.flags, ack.seq, ack.ack),
@@ -74,7 +77,10 @@ fn passive_close_close_wait_last_ack_closed() {
     assert_eq!(c.send_queue_len(), 0);
     recv(&mut c, 21, &peer.ack(IRS + 2, ISS + 5));
     assert_eq!(c.state(), State::Closed);
-    assert_eq!(c.applied_rules()[0], rules::LAST_ACK_FIN_ACKED);
+    assert_eq!(
+        c.applied_rules(),
+        [rules::ACK_NEW, rules::LAST_ACK_FIN_ACKED]
+    );
     assert_eq!(events(&mut c), vec![Event::Closed]);
     assert_eq!(c.poll_timeout(), None, "no TIME-WAIT on the passive side");
 }

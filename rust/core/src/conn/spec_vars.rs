@@ -1,0 +1,63 @@
+//! The connection as the declarative spec in `models/tcp.toml` sees it: its variables by
+//! the spec's names, read by the conformance tests to compare the core with the spec step
+//! by step.
+
+use super::state::State;
+use super::Connection;
+
+impl Connection {
+    /// Every variable of the spec with its value (booleans as 0 or 1, sequence numbers as
+    /// their 32-bit value), plus the rate limiter's clock for the spec's `in.oow_ok`.
+    pub fn spec_vars(&self) -> Vec<(&'static str, u64)> {
+        let t = self.tcb;
+        let b = u64::from;
+        let seq = |s: crate::seq::SeqNum| u64::from(s.raw());
+        // Stream offsets to sequence numbers: rcv_nxt sits at offset `rcv_off`.
+        let seq_at = |off: u64| seq(t.rcv_nxt + (off.wrapping_sub(self.rcv_off) as u32));
+        let handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        let max_retries = if handshake {
+            self.config.max_syn_retransmissions
+        } else {
+            self.config.max_retransmissions
+        };
+        vec![
+            ("iss", seq(t.iss)),
+            ("irs", seq(t.irs)),
+            ("snd_una", seq(t.snd_una)),
+            ("snd_nxt", seq(t.snd_nxt)),
+            ("snd_max", seq(t.snd_max)),
+            ("snd_wnd", u64::from(t.snd_wnd)),
+            ("snd_wl1", seq(t.snd_wl1)),
+            ("snd_wl2", seq(t.snd_wl2)),
+            ("max_snd_wnd", u64::from(t.max_snd_wnd)),
+            ("rcv_nxt", seq(t.rcv_nxt)),
+            ("rcv_wnd", u64::from(self.rcv_wnd())),
+            ("reach", u64::from(self.reach())),
+            ("dupacks", u64::from(self.dupacks)),
+            ("dupack_threshold", u64::from(self.config.dupack_threshold)),
+            ("in_recovery", b(self.cc.in_recovery())),
+            ("recover", seq(self.cc.recover())),
+            ("fin_queued", b(self.fin_queued)),
+            ("fin_sent", b(self.fin_seq.is_some())),
+            ("fin_seq", self.fin_seq.map_or(0, seq)),
+            ("fin_received", b(self.fin_received)),
+            ("peer_fin_held", b(self.peer_fin_off.is_some())),
+            ("peer_fin_seq", self.peer_fin_off.map_or(0, seq_at)),
+            ("failed", b(self.error.is_some())),
+            ("passive", b(self.passive)),
+            ("held", b(!self.reasm.is_empty())),
+            (
+                "held_end",
+                self.reasm.held_end().map_or(seq(t.rcv_nxt), seq_at),
+            ),
+            ("queued", self.send_buf.len() as u64),
+            ("persisting", b(self.persisting)),
+            ("retries", u64::from(self.retries)),
+            ("max_retries", u64::from(max_retries)),
+            ("rto_armed", b(self.rto_deadline.is_some())),
+            ("time_wait_armed", b(self.time_wait_deadline.is_some())),
+            ("last_oow_ack_us", self.last_oow_ack.unwrap_or(u64::MAX)),
+            ("oow_ack_interval_us", self.config.oow_ack_interval_us),
+        ]
+    }
+}
