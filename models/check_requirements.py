@@ -121,18 +121,21 @@ def check_invariants(spec: Spec, timeout_ms: int = 60_000) -> list[Finding]:
         post = _havoc_observed(spec, post, f"{event}.post.")
         post_inv = _inv(spec, post)
         for name in names:
-            # A fresh solver per query: incremental solving does not bit-blast, and is
-            # slower by orders of magnitude on these queries.
-            s = _solver(timeout_ms)
-            s.add(bounds(spec, pre), *_inv(spec, pre).values(), assume, bounds(spec, post))
-            s.add(z3.Not(post_inv[name]))
-            res = s.check()
-            if res == z3.sat:
-                failures.append(
-                    f"{event} breaks {name}: " + _example(s.model(), spec, pre, seg, fired)
-                )
-            elif res == z3.unknown:
-                failures.append(f"{event}/{name}: undecided ({s.reason_unknown()})")
+            for case in _cases(spec, fired):
+                # A fresh solver per query: incremental solving does not bit-blast, and is
+                # slower by orders of magnitude on these queries.
+                s = _solver(timeout_ms)
+                s.add(bounds(spec, pre), *_inv(spec, pre).values(), assume, bounds(spec, post))
+                s.add(case, z3.Not(post_inv[name]))
+                res = s.check()
+                if res == z3.sat:
+                    failures.append(
+                        f"{event} breaks {name}: " + _example(s.model(), spec, pre, seg, fired)
+                    )
+                    break
+                if res == z3.unknown:
+                    failures.append(f"{event}/{name}: undecided ({s.reason_unknown()})")
+                    break
     if init_res == z3.sat:
         failures.insert(0, "the initial TCB breaks an invariant")
     status = PROVEN if not failures else COUNTEREXAMPLE
@@ -151,6 +154,15 @@ def check_invariants(spec: Spec, timeout_ms: int = 60_000) -> list[Finding]:
         )
     )
     return findings
+
+
+def _cases(spec: Spec, fired: dict[str, Term]) -> list[Term]:
+    """Split a segment's step by the rule of its text phase: delivery arithmetic dominates
+    the cost of a query, and one case at a time is several times faster than all at once."""
+    text_rules = [fired[r.id] for r in spec.rules if r.phase == "text" and r.id in fired]
+    if not text_rules:
+        return [z3.BoolVal(True)]
+    return [*text_rules, z3.Not(z3.Or(*text_rules))]
 
 
 def check_requirement(spec: Spec, req: Requirement, timeout_ms: int = 60_000) -> Finding:

@@ -12,7 +12,7 @@ the connection can be in when it gets there.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import z3
 
@@ -60,7 +60,14 @@ def _witness(
     }
 
 
-def check(spec: Spec, timeout_ms: int = 20_000) -> list[Finding]:
+def check(
+    spec: Spec,
+    depth: int | None = None,
+    timeout_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Finding]:
+    del depth  # single phases: no depth
+    timeout_ms = int((timeout_s or 20) * 1000)
     findings: list[Finding] = []
     tcb = fresh_tcb(spec, "")
     seg = fresh_segment("")
@@ -68,6 +75,8 @@ def check(spec: Spec, timeout_ms: int = 20_000) -> list[Finding]:
     env = env_of(spec, tcb, seg, inputs)
     base = z3.And(bounds(spec, tcb), segment_bounds(spec, seg))
     for phase, state, rules in phase_states(spec):
+        if progress:
+            progress(f"wellformed: {state}/{phase}")
         solver = z3.Solver()
         solver.set("timeout", timeout_ms)
         solver.add(base, tcb["state"] == val(spec.state_index(state)))

@@ -1,0 +1,82 @@
+"""The real core against the spec (Hypothesis state machine over two sans-I/O connections
+and an adversarial channel), and the machinery that makes a divergence readable.
+
+CI runs the fixed profile of ``models.conformance`` (``CI_EXAMPLES`` examples of up to
+``CI_STEPS`` steps); ``FERROTCP_CONFORMANCE_EXAMPLES`` / ``FERROTCP_CONFORMANCE_STEPS``
+select a longer run, ``FERROTCP_CONFORMANCE_SEED`` a seed (the failing seed is printed).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from ferrotcp.models import conformance, load, mutants
+from ferrotcp.models.harness import Divergence, Harness
+from ferrotcp.models.tcpwire import Seg
+
+
+def test_the_core_follows_the_spec() -> None:
+    seed = int(os.environ.get("FERROTCP_CONFORMANCE_SEED", random.randrange(2**32)))
+    (finding,) = conformance.run(seed=seed)
+    print(f"conformance seed {seed}: {finding.detail.splitlines()[0]}")
+    assert finding.ok, f"seed {seed}:\n{finding.detail}"
+    assert finding.data["examples"] >= conformance.CI_EXAMPLES
+    assert finding.data["steps"] > finding.data["examples"]
+
+
+def test_a_spec_the_core_does_not_follow_is_caught_and_drawn() -> None:
+    # The core goes through TIME-WAIT; a spec that skips it must be caught, and the
+    # shrunk trace printed as a message sequence chart.
+    mutant = next(m for m in mutants.MUTANTS if m.id == "time_wait_skipped")
+    (finding,) = conformance.run(spec=mutant.spec(), examples=2000, seed=4)
+    assert not finding.ok
+    print(finding.detail)
+    assert "state: spec CLOSED, core TIME_WAIT" in finding.detail
+    assert "Client" in finding.detail and "Server" in finding.detail
+    assert "|-" in finding.detail and "fin_wait_2.recv_fin -> TIME_WAIT" in finding.detail
+
+
+def test_an_open_close_exchange_step_by_step() -> None:
+    # A fixed scenario through the harness: handshake, data both ways, both close.
+    h = Harness(load(), client_iss=2**32 - 2, server_iss=7)
+    while h.channel:
+        h.deliver(0)
+    h.send("client", b"hello")
+    h.send("server", b"world!")
+    while h.channel:
+        h.deliver(0)
+    h.recv("client")
+    h.recv("server")
+    assert bytes(h.server.received) == b"hello" and bytes(h.client.received) == b"world!"
+    h.close("client")
+    while h.channel:
+        h.deliver(0)
+    h.close("server")
+    while h.channel:
+        h.deliver(0)
+    assert h.client.conn.state == "TIME-WAIT" and h.server.conn.state == "CLOSED"
+    assert h.timeout("client")
+    assert h.client.conn.state == "CLOSED"
+    assert {"established.recv_fin", "last_ack.fin_acked", "time_wait.timeout"} <= h.fired
+
+
+def test_a_divergence_raises_with_the_problem_and_the_chart() -> None:
+    # The oracle compares every variable: tell it the wrong ISN rule and it must object.
+    wrong = ('snd_max = "in.isn + 1", recover', 'snd_max = "in.isn + 2", recover')
+    spec = load(text=mutants.Mutant("x", "", (wrong,)).text())
+    with pytest.raises(Divergence, match=r"snd_max: spec \d+, core \d+") as info:
+        Harness(spec, client_iss=1, server_iss=2)
+    assert "connect()" in str(info.value)
+
+
+def test_injected_garbage_is_judged_too() -> None:
+    h = Harness(load(), client_iss=100, server_iss=200)
+    while h.channel:
+        h.deliver(0)
+    v = h.server.conn.spec_vars()
+    # A RST in the window but not at RCV.NXT: a challenge ACK, no reset (RFC 5961 3.2).
+    h.inject("server", Seg(40000, 80, (v["rcv_nxt"] + 5) % 2**32, 0, frozenset({"RST"}), 0))
+    assert h.server.conn.applied_rules() == ["seg.rst_challenge"]
+    assert h.server.conn.state == "ESTABLISHED"
