@@ -79,9 +79,10 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
         @initialize(
             client_iss=st.integers(0, 2**32 - 1) | st.sampled_from([0, 2**31 - 1, 2**32 - 1]),
             server_iss=st.integers(0, 2**32 - 1) | st.sampled_from([0, 2**31, 2**32 - 2]),
+            simultaneous=st.sampled_from([False, False, False, True]),
         )
-        def open(self, client_iss: int, server_iss: int) -> None:
-            self.h = Harness(spec, client_iss, server_iss)
+        def open(self, client_iss: int, server_iss: int, simultaneous: bool) -> None:
+            self.h = Harness(spec, client_iss, server_iss, simultaneous)
             stats.examples += 1
 
         def teardown(self) -> None:

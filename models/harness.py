@@ -54,7 +54,11 @@ def _errno_name(exc: OSError) -> str:
 
 
 class Harness:
-    def __init__(self, spec: Spec, client_iss: int, server_iss: int) -> None:
+    def __init__(
+        self, spec: Spec, client_iss: int, server_iss: int, simultaneous: bool = False
+    ) -> None:
+        """``simultaneous``: the "server" connects too instead of listening, so the two SYNs
+        cross (RFC 9293 3.5, figure 7)."""
         from ferrotcp import _core
 
         self.spec = spec
@@ -66,17 +70,21 @@ class Harness:
         self.fired: set[str] = set()
         self.steps = 0
         self._core = _core
-        self._open(
-            self.server,
-            "listen",
-            lambda: _core.Connection.listen(SERVER_ADDR, iss=server_iss, **CONFIG),
-        )
+        conn = _core.Connection
+        if simultaneous:
+            self._open(
+                self.server,
+                "connect",
+                lambda: conn.connect(SERVER_ADDR, CLIENT_ADDR, now=0, iss=server_iss, **CONFIG),
+            )
+        else:
+            self._open(
+                self.server, "listen", lambda: conn.listen(SERVER_ADDR, iss=server_iss, **CONFIG)
+            )
         self._open(
             self.client,
             "connect",
-            lambda: _core.Connection.connect(
-                CLIENT_ADDR, SERVER_ADDR, now=0, iss=client_iss, **CONFIG
-            ),
+            lambda: conn.connect(CLIENT_ADDR, SERVER_ADDR, now=0, iss=client_iss, **CONFIG),
         )
 
     # --- helpers ------------------------------------------------------------------------

@@ -150,6 +150,11 @@ def judge(
         if after[name] != obs.post[name]:
             problems.append(f"{name}: spec {after[name]}, core {obs.post[name]}")
     problems += check_emissions(spec, pred, obs, seg, pre_env)
+    # The model checker assumes these of every state; the core must live up to them.
+    post_env = {**spec.constants(), **obs.post, "state": spec.state_index(obs.post_state)}
+    for name, bound in spec.bounds.items():
+        if not evaluate(bound, post_env):
+            problems.append(f"the core's state breaks the bound {name!r}")
     return pred, problems
 
 
