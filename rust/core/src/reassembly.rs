@@ -270,12 +270,13 @@ impl Reassembly {
         self.held.iter().map(|(&s, v)| (s, end_of(s, v)))
     }
 
-    /// Offset of the lowest held byte.
-    /// Stream offset one past the furthest held byte.
+    /// Stream offset one past the furthest held byte. Ranges are disjoint, so the last one
+    /// ends furthest.
     pub fn held_end(&self) -> Option<u64> {
-        self.held.iter().map(|(&s, v)| end_of(s, v)).max()
+        self.held.iter().next_back().map(|(&s, v)| end_of(s, v))
     }
 
+    /// Offset of the lowest held byte.
     pub fn first_held(&self) -> Option<u64> {
         self.held.keys().next().copied()
     }

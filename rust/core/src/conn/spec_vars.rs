@@ -2,24 +2,22 @@
 //! the spec's names, read by the conformance tests to compare the core with the spec step
 //! by step.
 
-use super::state::State;
 use super::Connection;
+use crate::seq::SeqNum;
 
 impl Connection {
-    /// Every variable of the spec with its value (booleans as 0 or 1, sequence numbers as
-    /// their 32-bit value), plus the rate limiter's clock for the spec's `in.oow_ok`.
+    /// The variables of the spec in `models/`, read by the conformance tests: every one
+    /// the spec declares (booleans as 0 or 1, sequence numbers as their 32-bit value), plus
+    /// the rate limiter's clock and interval, from which the tests derive the spec's input
+    /// `in.oow_ok` (whether an unacceptable bare ACK arriving now would be answered), since
+    /// the core does not know "now" between inputs.
     pub fn spec_vars(&self) -> Vec<(&'static str, u64)> {
         let t = self.tcb;
         let b = u64::from;
-        let seq = |s: crate::seq::SeqNum| u64::from(s.raw());
-        // Stream offsets to sequence numbers: rcv_nxt sits at offset `rcv_off`.
+        let seq = |s: SeqNum| u64::from(s.raw());
+        // Stream offsets to sequence numbers: RCV.NXT sits at offset `rcv_off`, and the
+        // sequence space wraps, so the distance is taken mod 2^32.
         let seq_at = |off: u64| seq(t.rcv_nxt + (off.wrapping_sub(self.rcv_off) as u32));
-        let handshake = matches!(self.state, State::SynSent | State::SynReceived);
-        let max_retries = if handshake {
-            self.config.max_syn_retransmissions
-        } else {
-            self.config.max_retransmissions
-        };
         vec![
             ("iss", seq(t.iss)),
             ("irs", seq(t.irs)),
@@ -53,7 +51,7 @@ impl Connection {
             ("queued", self.send_buf.len() as u64),
             ("persisting", b(self.persisting)),
             ("retries", u64::from(self.retries)),
-            ("max_retries", u64::from(max_retries)),
+            ("max_retries", u64::from(self.retry_limit())),
             ("rto_armed", b(self.rto_deadline.is_some())),
             ("time_wait_armed", b(self.time_wait_deadline.is_some())),
             ("last_oow_ack_us", self.last_oow_ack.unwrap_or(u64::MAX)),

@@ -55,14 +55,19 @@ impl Connection {
         self.note_rule(now, rules::TIMER_PROBE);
     }
 
-    fn on_retransmission_timeout(&mut self, now: u64) {
-        let handshake = matches!(self.state, State::SynSent | State::SynReceived);
-        let limit = if handshake {
+    /// Expiries allowed before giving up in the current state: the SYN limit while the
+    /// handshake runs (3.8.3, MUST-23), the data limit after it.
+    pub(super) fn retry_limit(&self) -> u32 {
+        if matches!(self.state, State::SynSent | State::SynReceived) {
             self.config.max_syn_retransmissions
         } else {
             self.config.max_retransmissions
-        };
-        if self.retries >= limit {
+        }
+    }
+
+    fn on_retransmission_timeout(&mut self, now: u64) {
+        let handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        if self.retries >= self.retry_limit() {
             self.fail(now, ConnError::TimedOut, rules::TIMER_GIVE_UP);
             return;
         }

@@ -114,6 +114,7 @@ fn run(seed: u64, config: Config, len: usize) {
         for c in conns.iter_mut() {
             if c.poll_timeout().is_some_and(|t| t <= now) {
                 c.handle_timeout(now);
+                assert!(c.applied_rules().len() <= 1, "{ctx}: one rule per expiry");
             }
         }
         assert!(now < 3_600 * SEC, "{ctx}: still running after an hour");

@@ -4,6 +4,7 @@
 //!
 //! Per concept, one file: the handshake, data transfer, loss recovery, resets, closing.
 
+mod applied;
 mod chaos;
 mod close;
 mod data;
@@ -158,6 +159,16 @@ impl Peer {
 /// Hand `seg` to `c` as if it came from the peer.
 pub(super) fn recv(c: &mut Connection, now: u64, seg: &TcpRepr<'_>) {
     c.handle_segment(now, REMOTE.ip(), seg);
+    assert_rules_once(c);
+}
+
+/// Each rule an input applies is listed once (the conformance tests compare the list with
+/// the spec's, where a phase applies one rule and a rule belongs to one phase).
+pub(super) fn assert_rules_once(c: &Connection) {
+    let rules = c.applied_rules();
+    for (i, r) in rules.iter().enumerate() {
+        assert!(!rules[..i].contains(r), "{r} listed twice in {rules:?}");
+    }
 }
 
 /// An active-open connection taken to ESTABLISHED at time `now` by a SYN-ACK with the
@@ -255,6 +266,7 @@ pub(super) fn deliver(to: &mut Connection, now: u64, from: SocketAddr, s: &Sent)
     let mut buf = vec![0u8; repr.buffer_len()];
     let n = repr.emit(&mut buf, from.ip(), s.dst.ip()).unwrap();
     to.handle_bytes(now, from.ip(), &buf[..n]).unwrap();
+    assert_rules_once(to);
 }
 
 /// Deterministic test bytes.
