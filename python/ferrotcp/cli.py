@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ferrotcp import __version__
 
@@ -13,6 +14,73 @@ def _probability(text: str) -> float:
     if not 0.0 <= p <= 1.0:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
     return p
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return n
+
+
+def _check_list(text: str) -> tuple[str, ...]:
+    """``--only wellformed,bmc``: names of checks, each known."""
+    from ferrotcp.verify import CHECK_NAMES
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in CHECK_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown check {', '.join(unknown) or '(none given)'}; the checks are "
+            + ", ".join(CHECK_NAMES)
+        )
+    return names
+
+
+def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Imported here, not at the top: `ferrotcp demo` does not need the models package.
+    from ferrotcp import verify
+
+    p = sub.add_parser(
+        "verify",
+        help="model-check the spec of TCP's rules and test the Rust core against it",
+        description="Run the checks of the spec (Z3), the conformance tests of the core "
+        "(Hypothesis) and the mutants; progress on stderr, the report on stdout. "
+        "Exit status 0 iff every finding holds.",
+    )
+    p.add_argument(
+        "--only",
+        type=_check_list,
+        default=None,
+        metavar="CHECK[,CHECK]",
+        help="run only these checks: " + ", ".join(verify.CHECK_NAMES),
+    )
+    p.add_argument(
+        "--depth",
+        type=_positive,
+        default=verify.DEFAULT_DEPTH,
+        help=f"BMC depth in events (default {verify.DEFAULT_DEPTH})",
+    )
+    p.add_argument(
+        "--examples",
+        type=_positive,
+        default=verify.DEFAULT_EXAMPLES,
+        help=f"conformance examples (default {verify.DEFAULT_EXAMPLES})",
+    )
+    p.add_argument("--seed", type=int, default=None, help="conformance seed (default: random)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per solver query")
+    p.add_argument("--spec", type=Path, default=None, help="another spec file (e.g. a mutant)")
+    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    p.add_argument(
+        "--traces", action="store_true", help="draw the traces of findings that hold too"
+    )
+    p.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the spec's state diagram and rule table to DIR, then stop",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +95,25 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--duplicate", type=_probability, default=0.01)
     demo.add_argument("--corrupt", type=_probability, default=0.0)
     demo.add_argument("--delay-ms", type=float, default=10.0, help="one-way delay")
+    _add_verify(sub)
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        from ferrotcp import verify
+
+        if args.spec is not None and not args.spec.is_file():
+            parser.error(f"--spec {args.spec}: no such file")
+        if args.docs is not None:
+            return verify.write_docs(args.spec, args.docs)
+        opts = verify.Options(
+            only=args.only,
+            depth=args.depth,
+            examples=args.examples,
+            seed=args.seed,
+            timeout_s=args.timeout,
+            spec_path=args.spec,
+            traces=args.traces,
+        )
+        return verify.main(opts, as_json=args.json)
     if args.command == "demo":
         from ferrotcp import demo as demo_mod
 
