@@ -11,13 +11,16 @@ invariants hold. Each failure comes with the state, the segment and the rules ap
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 
 import z3
 
 from .expr import parse, to_z3
 from .report import COUNTEREXAMPLE, FAILED, PROVEN, Finding
-from .spec import FLAGS, SEGMENT_FIELDS, Emission, Requirement, Spec
+from .spec import FLAGS, SEGMENT_FIELDS, Emission, Requirement, Spec, load
 from .symbolic import (
     Term,
     bounds,
@@ -94,57 +97,70 @@ def _example(
     return f"in {state} [{tcb_text}] segment {fields}; rules {rules}"
 
 
-def check_invariants(spec: Spec, timeout_ms: int = 60_000) -> list[Finding]:
-    findings: list[Finding] = []
+def _consecution(source: str, event: str, name: str, timeout_ms: int) -> list[str]:
+    """Does ``event`` keep invariant ``name``? (Run in a worker process: it rebuilds the spec
+    from its text, since Z3 terms cannot cross processes.)"""
+    spec = load(text=source)
+    pre = fresh_tcb(spec, f"{event}.pre.")
+    fired: dict[str, Term] = {}
+    if event == "output":
+        out = fresh_out(f"{event}.")
+        allowed, post = output_effect(spec, pre, out)
+        seg, assume = out, allowed
+    else:
+        seg = fresh_segment(f"{event}.") if event == "segment" else _no_segment()
+        st = sym_step(spec, pre, event, seg, fresh_inputs(spec, f"{event}."))
+        assume = z3.And(st.assume, z3.Not(st.refused), z3.Not(st.stuck))
+        post, fired = st.post, st.fired
+    post = _havoc_observed(spec, post, f"{event}.post.")
+    goal = _inv(spec, post)[name]
+    for case in _cases(spec, fired):
+        # A fresh solver per query: incremental solving does not bit-blast, and is slower
+        # by orders of magnitude on these queries.
+        s = _solver(timeout_ms)
+        s.add(bounds(spec, pre), *_inv(spec, pre).values(), assume, bounds(spec, post))
+        s.add(case, z3.Not(goal))
+        res = s.check()
+        if res == z3.sat:
+            return [f"{event} breaks {name}: " + _example(s.model(), spec, pre, seg, fired)]
+        if res == z3.unknown:
+            return [f"{event}/{name}: undecided ({s.reason_unknown()})"]
+    return []
+
+
+def check_invariants(
+    spec: Spec, timeout_ms: int = 60_000, jobs: int | None = None
+) -> list[Finding]:
+    """Initiation and consecution of ``[tcb_invariants]``; the consecution queries (one per
+    event and invariant) run on ``jobs`` processes (default: every core)."""
     names = list(invariants(spec))
     if not names:
-        return findings
-    # Initiation.
+        return []
     t0 = fresh_tcb(spec, "init.")
     s = _solver(timeout_ms)
     s.add(initial(spec, t0), bounds(spec, t0), z3.Not(z3.And(*_inv(spec, t0).values())))
-    init_res = s.check()
-    # Consecution, event by event, and for the output process.
     failures: list[str] = []
-    for event in [*spec.events, "output"]:
-        pre = fresh_tcb(spec, f"{event}.pre.")
-        fired: dict[str, Term] = {}
-        if event == "output":
-            out = fresh_out(f"{event}.")
-            allowed, post = output_effect(spec, pre, out)
-            seg, assume = out, allowed
-        else:
-            seg = fresh_segment(f"{event}.") if event == "segment" else _no_segment()
-            st = sym_step(spec, pre, event, seg, fresh_inputs(spec, f"{event}."))
-            assume = z3.And(st.assume, z3.Not(st.refused), z3.Not(st.stuck))
-            post, fired = st.post, st.fired
-        post = _havoc_observed(spec, post, f"{event}.post.")
-        post_inv = _inv(spec, post)
-        for name in names:
-            for case in _cases(spec, fired):
-                # A fresh solver per query: incremental solving does not bit-blast, and is
-                # slower by orders of magnitude on these queries.
-                s = _solver(timeout_ms)
-                s.add(bounds(spec, pre), *_inv(spec, pre).values(), assume, bounds(spec, post))
-                s.add(case, z3.Not(post_inv[name]))
-                res = s.check()
-                if res == z3.sat:
-                    failures.append(
-                        f"{event} breaks {name}: " + _example(s.model(), spec, pre, seg, fired)
-                    )
-                    break
-                if res == z3.unknown:
-                    failures.append(f"{event}/{name}: undecided ({s.reason_unknown()})")
-                    break
-    if init_res == z3.sat:
-        failures.insert(0, "the initial TCB breaks an invariant")
+    if s.check() == z3.sat:
+        failures.append("the initial TCB breaks an invariant")
+    tasks = [(spec.source, e, n, timeout_ms) for e in [*spec.events, "output"] for n in names]
+    # The segment event's queries are the slow ones: start them first.
+    tasks.sort(key=lambda t: t[1] != "segment")
+    workers = jobs or os.cpu_count() or 1
+    if workers > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            for found in pool.map(_consecution, *zip(*tasks, strict=True)):
+                failures += found
+    else:
+        for task in tasks:
+            failures += _consecution(*task)
     status = PROVEN if not failures else COUNTEREXAMPLE
     detail = (
         f"{len(names)} invariants hold initially and after every event"
         if not failures
         else "; ".join(failures)
     )
-    findings.append(
+    return [
         Finding(
             "requirements",
             "TCB invariants are inductive",
@@ -152,8 +168,7 @@ def check_invariants(spec: Spec, timeout_ms: int = 60_000) -> list[Finding]:
             detail,
             data={"invariants": names},
         )
-    )
-    return findings
+    ]
 
 
 def _cases(spec: Spec, fired: dict[str, Term]) -> list[Term]:
