@@ -78,8 +78,7 @@ class Check:
 
 CHECKS: tuple[Check, ...] = (
     Check("wellformed", ("check_wellformed",), "every phase deterministic and total (Z3)"),
-    # check_seq is the first version of the lemmas; whichever module exists runs.
-    Check("lemmas", ("check_lemmas", "check_seq"), "sequence arithmetic, all 2^32 values (Z3)"),
+    Check("lemmas", ("check_lemmas",), "sequence arithmetic, all 2^32 values (Z3)"),
     Check("requirements", ("check_requirements",), "RFC requirements per step, invariants (Z3)"),
     Check("reach", ("check_reach",), "every state reachable, a witness for every rule"),
     Check("induction", ("check_induction",), "two-peer properties, unbounded (Z3)"),
