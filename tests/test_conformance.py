@@ -2,8 +2,9 @@
 and an adversarial channel), and the machinery that makes a divergence readable.
 
 CI runs the fixed profile of ``models.conformance`` (``CI_EXAMPLES`` examples of up to
-``CI_STEPS`` steps); ``FERROTCP_CONFORMANCE_EXAMPLES`` / ``FERROTCP_CONFORMANCE_STEPS``
-select a longer run, ``FERROTCP_CONFORMANCE_SEED`` a seed (the failing seed is printed).
+``CI_STEPS`` steps, a fixed seed); ``FERROTCP_CONFORMANCE_EXAMPLES`` /
+``FERROTCP_CONFORMANCE_STEPS`` select a longer run, ``FERROTCP_CONFORMANCE_SEED`` another
+seed (``random`` for a fresh one; the seed is printed on failure).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from ferrotcp.models.tcpwire import Seg
 
 
 def test_the_core_follows_the_spec() -> None:
-    seed = int(os.environ.get("FERROTCP_CONFORMANCE_SEED", random.randrange(2**32)))
+    # Deterministic by default; FERROTCP_CONFORMANCE_SEED=random explores new ground.
+    chosen = os.environ.get("FERROTCP_CONFORMANCE_SEED", "20261124")
+    seed = random.randrange(2**32) if chosen == "random" else int(chosen)
     (finding,) = conformance.run(seed=seed)
     print(f"conformance seed {seed}: {finding.detail.splitlines()[0]}")
     assert finding.ok, f"seed {seed}:\n{finding.detail}"
