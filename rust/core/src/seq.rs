@@ -8,7 +8,8 @@ use core::ops::{Add, AddAssign, Sub};
 
 /// A TCP sequence (or acknowledgement) number.
 ///
-/// Ordering is circular: `a < b` iff `b - a`, computed mod 2^32, lies in `1..2^31`.
+/// Ordering is circular: `a < b` iff `b - a`, computed mod 2^32, lies in `1..=2^31` (so two
+/// numbers 2^31 apart are each less than the other).
 /// Deliberately no `Ord`/`PartialOrd`: the order is not transitive over the whole space.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SeqNum(pub u32);
