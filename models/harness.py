@@ -244,13 +244,14 @@ class Harness:
         p = self.peer(name)
         self._input(p, "abort", "abort()", lambda: p.conn.abort(self.now))
 
-    def timeout(self, name: str) -> bool:
-        """Advance time to ``name``'s next timer and fire it; False if none runs."""
+    def timeout(self, name: str, force: bool = False) -> bool:
+        """Advance time to ``name``'s next timer and fire it; False if none runs (with
+        ``force``, the timer event is delivered anyway, and nothing may happen)."""
         p = self.peer(name)
         due = p.conn.next_timeout()
-        if due is None:
+        if due is None and not force:
             return False
-        self.now = max(self.now, int(due))
+        self.now = max(self.now, int(due if due is not None else self.now))
         self._input(p, "timeout", "timeout", lambda: p.conn.handle_timeout(self.now))
         return True
 

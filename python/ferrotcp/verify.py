@@ -80,7 +80,11 @@ CHECKS: tuple[Check, ...] = (
     Check("wellformed", ("check_wellformed",), "every phase deterministic and total (Z3)"),
     Check("lemmas", ("check_lemmas",), "sequence arithmetic, all 2^32 values (Z3)"),
     Check("requirements", ("check_requirements",), "RFC requirements per step, invariants (Z3)"),
-    Check("reach", ("check_reach",), "every state reachable, a witness for every rule"),
+    Check(
+        "reach",
+        ("replay", "check_reach"),
+        "every state reachable, a witness for every rule, replayed on the core",
+    ),
     Check("induction", ("check_induction",), "two-peer properties, unbounded (Z3)"),
     Check("bmc", ("check_bmc",), "two peers, lossy channel, to --depth (Z3)", uses_depth=True),
     Check(
