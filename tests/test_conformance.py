@@ -83,3 +83,50 @@ def test_injected_garbage_is_judged_too() -> None:
     h.inject("server", Seg(40000, 80, (v["rcv_nxt"] + 5) % 2**32, 0, frozenset({"RST"}), 0))
     assert h.server.conn.applied_rules() == ["seg.rst_challenge"]
     assert h.server.conn.state == "ESTABLISHED"
+
+
+# --- regression cases: divergences the state machine found, shrunk, and fixed ------------
+
+
+def _handshake(h: Harness) -> None:
+    while h.channel:
+        h.deliver(0)
+
+
+def test_regression_ack_carried_on_a_fin_answers_the_synack() -> None:
+    # Data queued and CLOSE called in SYN-SENT: the ACK of the SYN-ACK rides on the FIN
+    # (spec bug: an ACK shape used to demand a segment without FIN).
+    h = Harness(load(), client_iss=0, server_iss=0)
+    h.deliver(0)  # the SYN reaches the server
+    h.send("client", b"x")
+    h.close("client")
+    h.deliver(0)  # the SYN-ACK reaches the client: established.queued_close
+    assert h.client.conn.state == "FIN-WAIT-1"
+    assert any("FIN" in e.segment.flags for e in h.trace.events if e.segment and e.kind == "send")
+
+
+def test_regression_a_duplicate_ack_moves_the_window_markers() -> None:
+    # RFC 9293 3.10.7.4: the window update applies to any acceptable ACK no older than the
+    # last, duplicates included (spec bug: only new ACKs updated SND.WL1/WL2). The shrunk
+    # case: the FIN overtakes the data, and the server's duplicate ACK reaches the client.
+    h = Harness(load(), client_iss=0, server_iss=0)
+    h.deliver(0)  # SYN
+    h.send("client", b"x")
+    h.deliver(0)  # SYN-ACK: the client sends its byte
+    h.close("client")  # ... and its FIN
+    h.deliver(1)  # the FIN overtakes the byte: the server names the gap
+    to_client = next(i for i, (dst, _) in enumerate(h.channel) if dst == "client")
+    h.deliver(to_client)
+    assert h.client.conn.applied_rules() == ["ack.duplicate"]
+    assert "window.update" in h.fired
+
+
+def test_regression_abort_after_our_fin_clears_the_send_buffer() -> None:
+    # The bound "queued equals what is unacknowledged once our FIN is out" holds only while
+    # the connection exists (spec bug: it was stated for CLOSED too, after ABORT).
+    h = Harness(load(), client_iss=0, server_iss=0)
+    _handshake(h)
+    h.send("server", b"z")
+    h.close("server")
+    h.abort("server")
+    assert h.server.conn.state == "CLOSED"
