@@ -1,10 +1,32 @@
 """ferrotcp: a userspace TCP with a Rust protocol core.
 
 The simulated network (:class:`Network`) runs whole TCP conversations in virtual time with
-seeded faults; :class:`Connection` is the sans-I/O core for people who bring their own I/O.
+seeded faults; :class:`Connection` and :class:`Endpoint` are the sans-I/O core for people who
+bring their own I/O; :class:`UdpStack` runs the core on a thread over UDP, with blocking
+socket-like :class:`Socket` objects, seeded faults (:class:`FaultProfile`) and pcap capture.
 """
 
-from ferrotcp._core import Connection, __version__, rule_ids
+from ferrotcp._core import Connection, Endpoint, __version__, rule_ids
+from ferrotcp.pcap import PcapWriter
 from ferrotcp.sim import Host, Network, SimConnection
+from ferrotcp.sockets import Socket
+from ferrotcp.stack import Stack, UdpStack
+from ferrotcp.trace import format_trace
+from ferrotcp.transports import FaultProfile, UdpTransport
 
-__all__ = ["Connection", "Host", "Network", "SimConnection", "__version__", "rule_ids"]
+__all__ = [
+    "Connection",
+    "Endpoint",
+    "FaultProfile",
+    "Host",
+    "Network",
+    "PcapWriter",
+    "SimConnection",
+    "Socket",
+    "Stack",
+    "UdpStack",
+    "UdpTransport",
+    "__version__",
+    "format_trace",
+    "rule_ids",
+]

@@ -130,6 +130,31 @@ impl Endpoint {
         Ok(self.insert(local, remote, conn))
     }
 
+    /// Active open from a chosen local address, as after the socket API's `bind`; port 0
+    /// picks an ephemeral port like `connect`.
+    pub fn connect_from(
+        &mut self,
+        now: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnId, Error> {
+        if local.ip().is_unspecified() {
+            // Segments would leave with source 0.0.0.0 and no answer could come back.
+            return Err(Error::InvalidInput(
+                "connect needs a specific local address",
+            ));
+        }
+        if local.port() == 0 {
+            return self.connect(now, local.ip(), remote);
+        }
+        if self.by_tuple.contains_key(&(local, remote)) {
+            return Err(Error::InvalidState("address already in use"));
+        }
+        let iss = self.isn.isn(now, local, remote);
+        let conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
+        Ok(self.insert(local, remote, conn))
+    }
+
     fn free_port(&mut self, ip: IpAddr, remote: SocketAddr) -> Result<SocketAddr, Error> {
         let (lo, hi) = self.config.ephemeral_ports;
         let span = u32::from(hi - lo) + 1;
@@ -536,6 +561,40 @@ mod tests {
         ep.handle_packet(now, &packet(TcpFlags::ACK, 6, iss.wrapping_add(1), 80))
             .unwrap();
         assert!(ep.accept(local).is_some());
+    }
+
+    #[test]
+    fn connect_from_a_bound_port() {
+        let mut ep = endpoint(1);
+        let local = SocketAddr::new(CLIENT, 5000);
+        let remote = SocketAddr::new(SERVER, 80);
+        let id = ep.connect_from(0, local, remote).unwrap();
+        assert_eq!(ep.connection(id).unwrap().local(), local);
+        let syn = sent(&mut ep, 0);
+        assert_eq!(syn.len(), 1);
+        assert_eq!(
+            (syn[0].0, syn[0].2, syn[0].4),
+            (CLIENT, 5000, TcpFlags::SYN)
+        );
+        // The same 4-tuple twice is refused; another remote port is a different tuple.
+        assert_eq!(
+            ep.connect_from(0, local, remote),
+            Err(Error::InvalidState("address already in use"))
+        );
+        assert!(ep
+            .connect_from(0, local, SocketAddr::new(SERVER, 81))
+            .is_ok());
+        // Port 0 picks an ephemeral port; an unspecified address cannot be a source.
+        let eph = ep
+            .connect_from(0, SocketAddr::new(CLIENT, 0), remote)
+            .unwrap();
+        assert_eq!(ep.connection(eph).unwrap().local().port(), 49152);
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5001);
+        assert!(matches!(
+            ep.connect_from(0, any, remote),
+            Err(Error::InvalidInput(_))
+        ));
+        assert_eq!(ep.len(), 3);
     }
 
     #[test]

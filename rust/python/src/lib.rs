@@ -3,6 +3,7 @@
 
 mod connection;
 mod convert;
+mod endpoint;
 mod errors;
 mod seq;
 mod simulator;
@@ -19,6 +20,7 @@ fn rule_ids() -> Vec<&'static str> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<connection::PyConnection>()?;
+    m.add_class::<endpoint::PyEndpoint>()?;
     m.add_class::<simulator::PySimulator>()?;
     m.add_function(wrap_pyfunction!(rule_ids, m)?)?;
     seq::register(m)?;
