@@ -68,7 +68,12 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help=f"conformance examples (default {verify.DEFAULT_EXAMPLES})",
     )
     p.add_argument("--seed", type=int, default=None, help="conformance seed (default: random)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per solver query")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds per solver query; the whole budget of bmc and induction",
+    )
     p.add_argument("--spec", type=Path, default=None, help="another spec file (e.g. a mutant)")
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     p.add_argument(
@@ -96,7 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--corrupt", type=_probability, default=0.0)
     demo.add_argument("--delay-ms", type=float, default=10.0, help="one-way delay")
     _add_verify(sub)
+    from ferrotcp import cli_transfer
+
+    cli_transfer.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command == "server":
+        return cli_transfer.run_server(args)
+    if args.command == "client":
+        return cli_transfer.run_client(args)
     if args.command == "verify":
         from ferrotcp import verify
 
