@@ -353,6 +353,13 @@ class Socket:
             return "CLOSED"
         return self._stack.call(lambda ep, now: ep.state(conn))
 
+    @property
+    def connection_id(self) -> int | None:
+        """The stack endpoint's id of this socket's connection (None before ``connect`` or
+        on a listening socket), for code that drives the endpoint itself, such as the
+        asyncio transport (:mod:`ferrotcp.aio_transport`)."""
+        return self._conn
+
     def counters(self) -> dict[str, int]:
         """Segments, bytes, retransmissions by cause, duplicates, cwnd, RTT... (read them
         before :meth:`close`: the connection is released after it)."""

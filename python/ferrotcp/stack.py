@@ -94,6 +94,7 @@ class Stack:
         self._stopping = False
         self._closed = False
         self._wall_offset_ns = time.time_ns() - time.monotonic_ns()
+        self._listeners: list[Callable[[], None]] = []
         self._thread = threading.Thread(
             target=self._run, name=f"ferrotcp-{self.address}", daemon=True
         )
@@ -179,6 +180,23 @@ class Stack:
             if not self._closed:
                 self._reap_locked(_now_us())
 
+    def add_listener(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` from the stack's thread after every wake-up (and when the thread
+        ends), under the stack's lock: it must be quick and must not call into the stack.
+        This is how an event loop learns that it has work (:mod:`ferrotcp.aio_bridge`)."""
+        with self._lock:
+            self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            if fn in self._listeners:
+                self._listeners.remove(fn)
+
+    def _notify_locked(self) -> None:
+        self._cond.notify_all()
+        for fn in self._listeners:
+            fn()
+
     def _check_running(self) -> None:
         if self._failure is not None:
             raise OSError(errno.EIO, f"the stack's thread failed: {self._failure!r}")
@@ -228,7 +246,7 @@ class Stack:
                 self._failure = e
         finally:
             with self._lock:
-                self._cond.notify_all()
+                self._notify_locked()
 
     def _step_locked(self, batch: list[bytes]) -> None:
         now = _now_us()
@@ -249,7 +267,7 @@ class Stack:
         self._ep.events()
         self._flush_locked(now)
         self._reap_locked(now)
-        self._cond.notify_all()
+        self._notify_locked()
 
     def _flush_locked(self, now: int) -> None:
         out = self._ep.datagrams_to_send(now)
