@@ -314,7 +314,7 @@ impl Connection {
                         // A bare FIN beyond a gap is out-of-order data like any other: answer
                         // at once with the ACK naming the first missing byte (RFC 5681 4.2).
                         self.counters.out_of_order_segments += 1;
-                        self.dupack_pending = true;
+                        self.owe_dup_ack();
                         self.apply(rules::FIN_OUT_OF_ORDER);
                         disposition = Disposition::OutOfOrderHeld;
                     }

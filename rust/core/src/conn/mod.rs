@@ -191,7 +191,10 @@ pub struct Connection {
     /// SYN or SYN-ACK to (re)send, and why.
     syn_pending: Option<SendReason>,
     ack_pending: bool,
-    dupack_pending: bool,
+    /// Duplicate ACKs owed: one per out-of-order arrival not yet answered (RFC 5681 4.2).
+    /// A count, not a flag, so that segments handed over in one batch are answered as if
+    /// they had come one by one: the sender needs three to retransmit fast.
+    dupack_pending: u32,
     challenge_pending: bool,
     /// A single retransmission from `snd_una` to make (fast or NewReno partial-ACK).
     rexmit_pending: Option<SendReason>,
@@ -262,7 +265,7 @@ impl Connection {
             fin_seq: None,
             syn_pending: None,
             ack_pending: false,
-            dupack_pending: false,
+            dupack_pending: 0,
             challenge_pending: false,
             rexmit_pending: None,
             probe_pending: false,
@@ -569,6 +572,11 @@ impl Connection {
         self.log.push(now, LogKind::Timer { rule });
     }
 
+    /// An out-of-order segment arrived: owe the peer one more immediate duplicate ACK.
+    pub(crate) fn owe_dup_ack(&mut self) {
+        self.dupack_pending = self.dupack_pending.saturating_add(1);
+    }
+
     /// Go to CLOSED and stop every timer; the TCB is kept for inspection.
     pub(crate) fn enter_closed(&mut self, now: u64, rule: RuleId) {
         self.rto_deadline = None;
@@ -577,7 +585,7 @@ impl Connection {
         self.rexmit_pending = None;
         self.probe_pending = false;
         self.ack_pending = false;
-        self.dupack_pending = false;
+        self.dupack_pending = 0;
         self.challenge_pending = false;
         self.set_state(now, State::Closed, rule);
     }

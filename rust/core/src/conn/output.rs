@@ -109,7 +109,10 @@ impl Connection {
         if repr.flags.contains(TcpFlags::ACK) {
             // Any segment carrying ACK answers every pending acknowledgement.
             self.ack_pending = false;
-            self.dupack_pending = false;
+            self.dupack_pending = match plan.reason {
+                SendReason::DupAck => self.dupack_pending.saturating_sub(1),
+                _ => 0,
+            };
             self.challenge_pending = false;
             self.tcb.rcv_wnd = u32::from(repr.window);
         }
@@ -139,7 +142,7 @@ impl Connection {
                 .or_else(|| self.plan_ack().filter(|_| self.state == State::SynReceived)),
             // An out-of-order arrival is answered by a pure ACK ahead of any data (RFC 5681
             // 4.2): piggybacked on data it would not count as a duplicate ACK at the sender.
-            _ if self.dupack_pending => self.plan_ack(),
+            _ if self.dupack_pending > 0 => self.plan_ack(),
             _ => self
                 .plan_single_retransmit(now)
                 .or_else(|| self.plan_data(now))
@@ -315,7 +318,7 @@ impl Connection {
     }
 
     fn plan_ack(&mut self) -> Option<Plan> {
-        let reason = if self.dupack_pending {
+        let reason = if self.dupack_pending > 0 {
             SendReason::DupAck
         } else if self.challenge_pending {
             SendReason::ChallengeAck

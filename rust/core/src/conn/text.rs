@@ -43,9 +43,12 @@ impl Connection {
             self.events.push_back(Event::Readable);
         }
         if !self.reasm.is_empty() {
-            self.dupack_pending = true;
+            self.owe_dup_ack();
         } else {
+            // The hole is filled: one cumulative ACK says it all, and the duplicates still
+            // owed would now repeat a new acknowledgement, which means nothing to the sender.
             self.ack_pending = true;
+            self.dupack_pending = 0;
         }
         if out.delivered > 0 {
             self.apply(rules::DATA_IN_ORDER);

@@ -458,3 +458,36 @@ fn new_ack_on_a_segment_numbered_just_below_rcv_nxt_is_taken_and_answered() {
     recv(&mut c, 5, &peer.ack(IRS + 1 + 200_000, ISS + 151));
     assert_eq!(c.tcb().snd_una.0, ISS + 101);
 }
+
+#[test]
+fn out_of_order_segments_in_one_batch_each_get_a_duplicate_ack() {
+    // A transport hands segments over in batches and polls once after each batch: the
+    // sender must still see one duplicate ACK per out-of-order segment (RFC 5681 4.2).
+    let mut c = established();
+    let peer = Peer::default();
+    let nxt = IRS + 1;
+    for k in 1..=4u32 {
+        recv(
+            &mut c,
+            10,
+            &peer.data(nxt + 100 * k, ISS + 1, &pattern(100, k as u8)),
+        );
+    }
+    let sent = drain(&mut c, 10);
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    for s in &sent {
+        assert_eq!(
+            (s.flags, s.seq, s.ack, s.reason),
+            (TcpFlags::ACK, ISS + 1, nxt, SendReason::DupAck)
+        );
+        assert!(s.payload.is_empty());
+    }
+    assert_eq!(c.counters().dup_acks_sent, 4);
+    // Two more out of order, then the hole filled, all in one batch: one cumulative ACK.
+    recv(&mut c, 20, &peer.data(nxt + 500, ISS + 1, &pattern(100, 5)));
+    recv(&mut c, 20, &peer.data(nxt + 600, ISS + 1, &pattern(100, 6)));
+    recv(&mut c, 20, &peer.data(nxt, ISS + 1, &pattern(100, 0)));
+    let sent = drain(&mut c, 20);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!((sent[0].ack, sent[0].reason), (nxt + 700, SendReason::Ack));
+}
