@@ -14,6 +14,10 @@ from typing import Any
 
 from ferrotcp.stack import Stack, UdpStack
 from ferrotcp.transports import FaultProfile
+from ferrotcp.tunstack import KERNEL_ADDRESS as TUN_KERNEL_ADDRESS
+from ferrotcp.tunstack import KERNEL_ADDRESS6 as TUN_KERNEL_ADDRESS6
+from ferrotcp.tunstack import STACK_ADDRESS as TUN_ADDRESS
+from ferrotcp.tunstack import TunStack
 
 
 def probability(text: str) -> float:
@@ -38,10 +42,20 @@ def add_stack_args(p: argparse.ArgumentParser, *, udp_default: str, addr_default
                    help="how packets travel (default udp: each IP packet in a UDP datagram)")
     g.add_argument("--udp", type=host_port, default=host_port(udp_default), metavar="HOST:PORT",
                    help=f"UDP address this stack receives on (default {udp_default})")
-    g.add_argument("--addr", default=addr_default, metavar="IP",
-                   help=f"this stack's own IP address inside the packets (default {addr_default})")
+    g.add_argument("--addr", default=None, metavar="IP",
+                   help=f"this stack's own IP address inside the packets (default {addr_default} "
+                   f"over udp, {TUN_ADDRESS} over tun)")
+    p.set_defaults(udp_addr_default=addr_default)
     g.add_argument("--route", action="append", default=[], metavar="IP=HOST:PORT",
                    help="send packets for IP to this UDP address (repeatable)")
+    g.add_argument("--tun-device", default="ftcp%d", metavar="NAME",
+                   help="tun: the TUN device to create or open (default ftcp%%d)")
+    g.add_argument("--kernel-addr", default=None, metavar="IP/LEN",
+                   help=f"tun: with --configure, the kernel's address on the device (default "
+                   f"{TUN_KERNEL_ADDRESS}, or {TUN_KERNEL_ADDRESS6} when --addr is IPv6)")
+    g.add_argument("--configure", action="store_true",
+                   help="tun: set the device up (addresses, route, link up); needs root or "
+                   "CAP_NET_ADMIN")
     g.add_argument("--pcap", default=None, metavar="FILE",
                    help="capture every packet sent and received (LINKTYPE_RAW)")
     f = p.add_argument_group("faults (seeded, applied in userspace)")
@@ -104,12 +118,26 @@ def _routes(args: argparse.Namespace) -> dict[str, tuple[str, int]]:
 
 
 def _udp_stack(args: argparse.Namespace, kw: dict[str, Any]) -> Stack:
-    return UdpStack(args.addr, bind=args.udp, routes=_routes(args), **kw)
+    return UdpStack(args.addr or args.udp_addr_default, bind=args.udp, routes=_routes(args),
+                    **kw)
+
+
+def _tun_stack(args: argparse.Namespace, kw: dict[str, Any]) -> Stack:
+    """One address, of the family ``--addr`` names: the kernel is the peer on the device."""
+    addr = args.addr or TUN_ADDRESS
+    v6 = ":" in addr
+    kernel = args.kernel_addr or (TUN_KERNEL_ADDRESS6 if v6 else TUN_KERNEL_ADDRESS)
+    return TunStack(
+        None if v6 else addr, addr if v6 else None, device=args.tun_device,
+        configure=args.configure, kernel_address=None if v6 else kernel,
+        kernel_address6=kernel if v6 else None, **kw,
+    )
 
 
 #: ``--transport`` name -> function making the stack from the parsed options.
 BUILDERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Stack]] = {
     "udp": _udp_stack,
+    "tun": _tun_stack,
 }
 
 
@@ -123,4 +151,5 @@ def describe(stack: Stack) -> str:
     if isinstance(stack, UdpStack):
         host, port = stack.udp_address
         return f"udp {host}:{port}"
-    return repr(stack.transport)
+    device = getattr(stack, "device", None)
+    return f"tun {device} {stack.address}" if device else repr(stack.transport)
