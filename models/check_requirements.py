@@ -129,7 +129,7 @@ def _consecution(source: str, event: str, name: str, timeout_ms: int) -> list[st
 
 
 def check_invariants(
-    spec: Spec, timeout_ms: int = 60_000, jobs: int | None = None
+    spec: Spec, timeout_ms: int = 180_000, jobs: int | None = None
 ) -> list[Finding]:
     """Initiation and consecution of ``[tcb_invariants]``; the consecution queries (one per
     event and invariant) run on ``jobs`` processes (default: every core)."""

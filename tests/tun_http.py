@@ -1,6 +1,8 @@
-"""The standard library's HTTP server and client across ferrotcp: ``http.server``'s
-``SimpleHTTPRequestHandler`` serves a directory over ferrotcp's blocking :class:`Socket`, and
-``http.client`` on the kernel's TCP fetches from it (used by ``tun_scenario.py``).
+"""HTTP across ferrotcp, with the standard library's ``http.client`` on the kernel's TCP
+fetching a file from a ferrotcp server (used by ``tun_scenario.py``). The server is either
+``http.server``'s ``SimpleHTTPRequestHandler`` over ferrotcp's blocking :class:`Socket`
+(:func:`fetch_over_http`) or ``httpapp``'s plain-asyncio file server started with
+``ferrotcp.start_server`` (:func:`fetch_over_asyncio_http`).
 
 The handler expects a socket with ``makefile``; ferrotcp's Socket has ``recv_into`` and
 ``sendall``, which is all a buffered reader and a writer need, so the adapters here are
@@ -9,6 +11,8 @@ small and the handler itself is unchanged.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import http.client
 import http.server
@@ -20,8 +24,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpapp
 from ferrotcp.sockets import Socket
+from ferrotcp.streams import start_server
 from ferrotcp.tunstack import TunStack
+
+#: What the client fetches, in order, on one connection: the file twice, then a missing path.
+PATHS = ("/blob.bin", "/blob.bin", "/missing")
 
 
 class _SocketReader(io.RawIOBase):
@@ -91,6 +100,34 @@ def serve(
         threading.Thread(target=handle, daemon=True).start()
 
 
+def http_client_session(address: str, port: int, timeout: float) -> dict[str, Any]:
+    """``http.client`` (the kernel's TCP) GETs :data:`PATHS` on one keep-alive connection;
+    what it saw of each response, and the addresses of its connection."""
+    client = http.client.HTTPConnection(address, port, timeout=timeout)
+    responses = []
+    peer = local = None
+    try:
+        for path in PATHS:
+            client.request("GET", path)
+            if client.sock is not None and peer is None:
+                peer, local = client.sock.getpeername(), client.sock.getsockname()
+            resp = client.getresponse()
+            data = resp.read()
+            responses.append({
+                "path": path, "status": resp.status, "version": resp.version,
+                "length": resp.getheader("Content-Length"), "read": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            })
+    finally:
+        client.close()
+    return {
+        "responses": responses,
+        "peer": list(peer[:2]) if peer else None,
+        "local": list(local[:2]) if local else None,
+        "kernel_family": socket.AF_INET6 if local and ":" in local[0] else socket.AF_INET,
+    }
+
+
 def fetch_over_http(
     stack: TunStack, family: int, address: str, port: int, size: int, seed: int,
     timeout: float,
@@ -110,28 +147,41 @@ def fetch_over_http(
         server = threading.Thread(target=serve, args=(listener, d, stop, peers), daemon=True)
         server.start()
         try:
-            client = http.client.HTTPConnection(address, port, timeout=timeout)
-            responses = []
-            peer = local = None
-            for path in ("/blob.bin", "/blob.bin", "/missing"):
-                client.request("GET", path)
-                if client.sock is not None and peer is None:
-                    peer, local = client.sock.getpeername(), client.sock.getsockname()
-                resp = client.getresponse()
-                data = resp.read()
-                responses.append({
-                    "path": path, "status": resp.status, "version": resp.version,
-                    "length": resp.getheader("Content-Length"), "read": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                })
-            client.close()
-            out["responses"] = responses
+            out.update(http_client_session(address, port, timeout))
             out["connections_accepted"] = len(peers)
-            out["peer"] = list(peer[:2]) if peer else None
-            out["kernel_family"] = socket.AF_INET6 if local and ":" in local[0] else \
-                socket.AF_INET
         finally:
             stop.set()
             listener.close()
             server.join(timeout + 2)
+    return out
+
+
+def fetch_over_asyncio_http(
+    stack: TunStack, address: str, port: int, size: int, seed: int, timeout: float,
+) -> dict[str, Any]:
+    """Serve a ``size``-byte file with ``httpapp`` (plain asyncio code) on ``stack`` through
+    ``ferrotcp.start_server``, and fetch it with blocking ``http.client`` on the kernel's TCP,
+    as :func:`fetch_over_http` does; what the client and the server saw."""
+    body = random.Random(seed).randbytes(size)
+    out: dict[str, Any] = {"sent_sha256": hashlib.sha256(body).hexdigest()}
+
+    async def session() -> None:
+        start = functools.partial(start_server, stack=stack)
+        # The address of the wanted family: a TUN stack listens on one family per socket.
+        server, stats = await httpapp.serve(start, {"/blob.bin": body}, address, port)
+        try:
+            # The client blocks, so it runs on a thread while the loop serves; wait_for
+            # bounds it beyond its own per-call socket timeout.
+            client = asyncio.to_thread(http_client_session, address, port, timeout)
+            out.update(await asyncio.wait_for(client, 2 * timeout))
+        finally:
+            server.close()
+            # After the client's close the handler sees end of stream and closes its side:
+            # the server is done only once that connection has ended too.
+            await asyncio.wait_for(server.wait_closed(), timeout)
+        out["connections_accepted"] = stats.connections
+        out["requests_served"] = stats.requests
+        out["server_peers"] = [list(p[:2]) for p in stats.peers]
+
+    asyncio.run(session())
     return out

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from ferrotcp.sockets import Socket
 from ferrotcp.transports.netconf import run_ip
 from ferrotcp.tunstack import TunStack
-from tun_http import fetch_over_http
+from tun_http import fetch_over_asyncio_http, fetch_over_http
 
 PORT = 8080
 CLOSED_PORT = 9
@@ -223,8 +223,16 @@ def http(spec: dict[str, Any]) -> dict[str, Any]:
                                spec["size"], spec["seed"], STALL_S)
 
 
+def asyncio_http(spec: dict[str, Any]) -> dict[str, Any]:
+    """As ``http``, with the server on asyncio streams (``ferrotcp.start_server``)."""
+    with make_stack(spec) as stack:
+        return fetch_over_asyncio_http(stack, OURS[spec["ip"]], PORT, spec["size"],
+                                       spec["seed"], STALL_S)
+
+
 SCENARIOS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "transfer": transfer, "refused": refused, "reset": reset, "http": http,
+    "asyncio_http": asyncio_http,
 }
 
 if __name__ == "__main__":
