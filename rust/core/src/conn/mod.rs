@@ -193,7 +193,10 @@ pub struct Connection {
     ack_pending: bool,
     /// Duplicate ACKs owed: one per out-of-order arrival not yet answered (RFC 5681 4.2).
     /// A count, not a flag, so that segments handed over in one batch are answered as if
-    /// they had come one by one: the sender needs three to retransmit fast.
+    /// they had come one by one: the sender needs three to retransmit fast. RFC 9293's
+    /// aggregation (MUST-58/59) still holds for what it is for, acknowledging in-order data:
+    /// a batch of those gets one cumulative ACK; merging duplicates would erase the signal
+    /// they carry (Linux, likewise, answers each out-of-order segment).
     dupack_pending: u32,
     challenge_pending: bool,
     /// A single retransmission from `snd_una` to make (fast or NewReno partial-ACK).
