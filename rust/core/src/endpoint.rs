@@ -47,6 +47,8 @@ pub struct EndpointCounters {
     pub malformed: BTreeMap<&'static str, u64>,
     pub resets_sent: u64,
     pub syns_dropped_backlog: u64,
+    /// Well-formed packets dropped without an answer, by reason (see `handle_packet`).
+    pub dropped: BTreeMap<&'static str, u64>,
 }
 
 pub struct Endpoint {
@@ -246,6 +248,10 @@ impl Endpoint {
                 return Err(e);
             }
         };
+        if let Some(reason) = unanswerable(src, dst) {
+            *self.counters.dropped.entry(reason).or_insert(0) += 1;
+            return Ok(());
+        }
         let remote = SocketAddr::new(src, seg.src_port);
         let local = SocketAddr::new(dst, seg.dst_port);
         if let Some(&id) = self.by_tuple.get(&(local, remote)) {
@@ -271,6 +277,16 @@ impl Endpoint {
         match listener {
             Some(l) if syn_only => self.passive_open(now, l, local, remote, src, &seg),
             Some(_) if seg.flags.contains(TcpFlags::RST) => {}
+            // RFC 9293 3.10.7.2: in LISTEN only an ACK is answered (with a RST); other
+            // segments without SYN are dropped, as the LISTEN connection does
+            // (`listen.recv_other`).
+            Some(_) if !seg.flags.contains(TcpFlags::ACK) => {
+                *self
+                    .counters
+                    .dropped
+                    .entry("listen-no-syn-no-ack")
+                    .or_insert(0) += 1;
+            }
             _ => self.reply_rst(dst, src, &seg),
         }
         Ok(())
@@ -399,6 +415,24 @@ fn drain_into(now: u64, c: &mut Connection, out: &mut Vec<Vec<u8>>) {
     }
 }
 
+/// Why a packet between these addresses must not open or answer anything, if it must not:
+/// TCP is unicast only (RFC 9293 3.9.2.3, MUST-57: a SYN to a broadcast or multicast address
+/// is ignored; RFC 1122 4.2.3.10 and MUST-63: nor is a segment from one, or from no address,
+/// answered, since the answer could not reach a single host).
+fn unanswerable(src: IpAddr, dst: IpAddr) -> Option<&'static str> {
+    let group = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
+        IpAddr::V6(a) => a.is_multicast(),
+    };
+    if group(dst) {
+        Some("to-broadcast-or-multicast")
+    } else if group(src) || src.is_unspecified() {
+        Some("from-broadcast-multicast-or-unspecified")
+    } else {
+        None
+    }
+}
+
 fn unspecified(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -411,7 +445,7 @@ mod tests {
     use super::*;
     use crate::seq::SeqNum;
     use crate::wire::TcpOptions;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
     const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 20));
@@ -485,6 +519,99 @@ mod tests {
         assert!(sent(&mut ep, 0).is_empty());
         assert_eq!(ep.counters().resets_sent, 2);
         assert!(ep.is_empty(), "no connection was created");
+    }
+
+    /// A segment between any two addresses, in an IP packet.
+    fn packet_between(src: IpAddr, dst: IpAddr, flags: TcpFlags, seq: u32, ack: u32) -> Vec<u8> {
+        let seg = TcpRepr {
+            src_port: 40_000,
+            dst_port: 80,
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags,
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: b"x",
+        };
+        let mut pkt = Vec::new();
+        wire::build_tcp_packet(src, dst, &seg, &mut pkt).unwrap();
+        pkt
+    }
+
+    #[test]
+    fn a_listener_drops_segments_with_neither_syn_nor_ack() {
+        // RFC 9293 3.10.7.2 "fourth": text or FIN without ACK or SYN is dropped in LISTEN.
+        let mut ep = endpoint(1);
+        ep.listen(SocketAddr::new(SERVER, 80)).unwrap();
+        for flags in [TcpFlags::FIN, TcpFlags::PSH, TcpFlags::empty()] {
+            ep.handle_packet(0, &packet_between(CLIENT, SERVER, flags, 100, 0))
+                .unwrap();
+        }
+        assert!(sent(&mut ep, 0).is_empty());
+        assert!(ep.is_empty());
+        assert_eq!(ep.counters().dropped.get("listen-no-syn-no-ack"), Some(&3));
+        // Without a listener the same segment is reset (3.10.7.1).
+        let mut other = endpoint(2);
+        other
+            .handle_packet(0, &packet_between(CLIENT, SERVER, TcpFlags::FIN, 100, 0))
+            .unwrap();
+        assert_eq!(sent(&mut other, 0).len(), 1);
+    }
+
+    #[test]
+    fn broadcast_multicast_and_unspecified_addresses_get_no_answer() {
+        // TCP is unicast (RFC 9293 3.9.2.3, MUST-57; RFC 1122 4.2.3.10, MUST-63).
+        let mut ep = endpoint(1);
+        ep.listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80))
+            .unwrap();
+        ep.listen(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 80))
+            .unwrap();
+        let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
+        let cases = [
+            (CLIENT, IpAddr::V4(Ipv4Addr::BROADCAST), TcpFlags::SYN),
+            (
+                CLIENT,
+                IpAddr::V4(Ipv4Addr::new(224, 0, 0, 1)),
+                TcpFlags::SYN,
+            ),
+            (
+                CLIENT,
+                IpAddr::V4(Ipv4Addr::new(224, 0, 0, 1)),
+                TcpFlags::ACK,
+            ),
+            (
+                IpAddr::V4(Ipv4Addr::new(239, 1, 2, 3)),
+                SERVER,
+                TcpFlags::SYN,
+            ),
+            (IpAddr::V4(Ipv4Addr::UNSPECIFIED), SERVER, TcpFlags::SYN),
+            (
+                v6,
+                IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)),
+                TcpFlags::SYN,
+            ),
+            (
+                IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)),
+                v6,
+                TcpFlags::ACK,
+            ),
+        ];
+        for (src, dst, flags) in cases {
+            ep.handle_packet(0, &packet_between(src, dst, flags, 100, 5))
+                .unwrap();
+            assert!(
+                sent(&mut ep, 0).is_empty(),
+                "{src} -> {dst} {flags:?} was answered"
+            );
+        }
+        assert!(ep.is_empty(), "no connection was created");
+        let dropped: u64 = ep.counters().dropped.values().sum();
+        assert_eq!(dropped, cases.len() as u64);
+        // A unicast SYN to the same listener still opens a connection.
+        ep.handle_packet(0, &packet_between(CLIENT, SERVER, TcpFlags::SYN, 100, 0))
+            .unwrap();
+        assert_eq!(ep.len(), 1);
     }
 
     #[test]

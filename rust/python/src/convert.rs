@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use ferrotcp_core::conn::{Config, Counters, EventLog, LogEntry, LogKind, Tcb};
+use ferrotcp_core::endpoint::EndpointCounters;
 use ferrotcp_core::sim::LinkConfig;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -166,6 +167,31 @@ pub fn pairs_dict<'py>(py: Python<'py>, pairs: &[(&str, u64)]) -> PyResult<Bound
     let d = PyDict::new(py);
     for (k, v) in pairs {
         d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+/// Endpoint counters as a dict (plus `extra` pairs), with the per-reason counts of malformed
+/// and of dropped packets as nested dicts.
+pub fn endpoint_counters_dict<'py>(
+    py: Python<'py>,
+    c: &EndpointCounters,
+    extra: &[(&str, u64)],
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut pairs = vec![
+        ("packets_received", c.packets_received),
+        ("packets_sent", c.packets_sent),
+        ("resets_sent", c.resets_sent),
+        ("syns_dropped_backlog", c.syns_dropped_backlog),
+    ];
+    pairs.extend_from_slice(extra);
+    let d = pairs_dict(py, &pairs)?;
+    for (name, by_reason) in [("malformed", &c.malformed), ("dropped", &c.dropped)] {
+        let m = PyDict::new(py);
+        for (k, v) in by_reason {
+            m.set_item(k, v)?;
+        }
+        d.set_item(name, m)?;
     }
     Ok(d)
 }

@@ -272,25 +272,11 @@ impl PyEndpoint {
         convert::log_list(py, self.conn(conn)?.log())
     }
 
-    /// Endpoint counters, with malformed packets by reason and events dropped unread.
+    /// Endpoint counters, with malformed and dropped packets by reason and events dropped
+    /// unread.
     fn endpoint_counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.inner.counters();
-        let d = convert::pairs_dict(
-            py,
-            &[
-                ("packets_received", c.packets_received),
-                ("packets_sent", c.packets_sent),
-                ("resets_sent", c.resets_sent),
-                ("syns_dropped_backlog", c.syns_dropped_backlog),
-                ("events_dropped", self.events_dropped),
-            ],
-        )?;
-        let m = PyDict::new(py);
-        for (k, v) in &c.malformed {
-            m.set_item(k, v)?;
-        }
-        d.set_item("malformed", m)?;
-        Ok(d)
+        let extra = [("events_dropped", self.events_dropped)];
+        convert::endpoint_counters_dict(py, self.inner.counters(), &extra)
     }
 
     fn __len__(&self) -> usize {

@@ -287,21 +287,7 @@ impl PySimulator {
     /// Endpoint counters of a host, with malformed packets by reason.
     fn host_counters<'py>(&self, py: Python<'py>, host: HostId) -> PyResult<Bound<'py, PyDict>> {
         let c = self.inner.endpoint(host).map_err(to_py)?.counters();
-        let d = convert::pairs_dict(
-            py,
-            &[
-                ("packets_received", c.packets_received),
-                ("packets_sent", c.packets_sent),
-                ("resets_sent", c.resets_sent),
-                ("syns_dropped_backlog", c.syns_dropped_backlog),
-            ],
-        )?;
-        let m = PyDict::new(py);
-        for (k, v) in &c.malformed {
-            m.set_item(k, v)?;
-        }
-        d.set_item("malformed", m)?;
-        Ok(d)
+        convert::endpoint_counters_dict(py, c, &[])
     }
 }
 

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::events::{ConnError, Disposition, Event, LogKind, SegmentSummary};
 use super::rules::{self, RuleId};
 use super::state::State;
-use super::{Connection, ControlSegment};
+use super::{Connection, ControlSegment, MIN_MSS};
 use crate::seq::SeqNum;
 use crate::wire::{TcpFlags, TcpRepr};
 
@@ -117,7 +117,9 @@ impl Connection {
             .mss
             .map(u32::from)
             .unwrap_or_else(|| default_mss(remote_ip));
-        let mss = u32::from(self.config.mss).min(peer_mss).max(1);
+        // A floor against a peer asking for tiny segments (a resource-exhaustion attack in
+        // the style of CVE-2019-11479): the least MSS we accept in our own configuration.
+        let mss = u32::from(self.config.mss).min(peer_mss).max(MIN_MSS);
         self.tcb.snd_mss = mss;
         self.cc.set_mss(mss, self.config.initial_window_segments);
     }

@@ -36,6 +36,10 @@ pub use input::rst_reply;
 pub use rules::RuleId;
 pub use state::State;
 
+/// The least MSS we use or accept, ours or the peer's (RFC 9293 3.7.1 leaves the floor to
+/// us; Linux's is 48).
+pub const MIN_MSS: u32 = 64;
+
 /// Per-connection settings. `Default` gives RFC-conformant values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -88,7 +92,7 @@ impl Default for Config {
 impl Config {
     /// Reject settings the machinery cannot work with.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.mss < 64 {
+        if u32::from(self.mss) < MIN_MSS {
             return Err(Error::InvalidInput("mss must be at least 64"));
         }
         if self.send_buffer == 0 || self.recv_buffer == 0 {

@@ -54,6 +54,22 @@ fn synack_without_mss_option_uses_the_default_mss() {
 }
 
 #[test]
+fn a_tiny_peer_mss_is_raised_to_the_floor() {
+    // A peer announcing MSS 0 or 1 would have us send one-byte segments (the resource
+    // exhaustion of CVE-2019-11479): we never go below our own least MSS.
+    for peer_mss in [0, 1, 63] {
+        let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+        drain(&mut c, 0);
+        recv(
+            &mut c,
+            10,
+            &Peer::default().syn_ack(IRS, ISS + 1, Some(peer_mss)),
+        );
+        assert_eq!(c.tcb().snd_mss, crate::conn::MIN_MSS, "peer MSS {peer_mss}");
+    }
+}
+
+#[test]
 fn passive_open_answers_syn_and_ack_establishes() {
     let iss = 7000;
     let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(iss)).unwrap();
