@@ -118,13 +118,12 @@ def _routes(args: argparse.Namespace) -> dict[str, tuple[str, int]]:
 
 
 def _udp_stack(args: argparse.Namespace, kw: dict[str, Any]) -> Stack:
-    return UdpStack(args.addr or args.udp_addr_default, bind=args.udp, routes=_routes(args),
-                    **kw)
+    return UdpStack(args.addr, bind=args.udp, routes=_routes(args), **kw)
 
 
 def _tun_stack(args: argparse.Namespace, kw: dict[str, Any]) -> Stack:
     """One address, of the family ``--addr`` names: the kernel is the peer on the device."""
-    addr = args.addr or TUN_ADDRESS
+    addr = args.addr
     v6 = ":" in addr
     kernel = args.kernel_addr or (TUN_KERNEL_ADDRESS6 if v6 else TUN_KERNEL_ADDRESS)
     return TunStack(
@@ -142,7 +141,9 @@ BUILDERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Stack]] = {
 
 
 def build_stack(args: argparse.Namespace) -> Stack:
-    """The stack the command line describes."""
+    """The stack the command line describes; ``args.addr`` is its address from then on."""
+    if args.addr is None:
+        args.addr = TUN_ADDRESS if args.transport == "tun" else args.udp_addr_default
     return BUILDERS[args.transport](args, stack_kwargs(args))
 
 
