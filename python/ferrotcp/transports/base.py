@@ -3,7 +3,10 @@ and out, in batches (one Python call per wake-up, not per packet)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Iterable, MutableMapping
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Transport(Protocol):
@@ -25,3 +28,19 @@ class Transport(Protocol):
     def counters(self) -> dict[str, int]: ...
 
     def close(self) -> None: ...
+
+
+def send_counted(items: Iterable[T], send: Callable[[T], object],
+                 counters: MutableMapping[str, int], sent: str) -> None:
+    """``send`` each item without blocking, counting it under ``sent``; one the kernel has
+    no room for is dropped like on a busy interface (``send_dropped``: TCP retransmits it),
+    any other error is counted too (``send_errors``): the stack's thread must go on."""
+    for item in items:
+        try:
+            send(item)
+        except BlockingIOError:
+            counters["send_dropped"] += 1
+        except OSError:
+            counters["send_errors"] += 1
+        else:
+            counters[sent] += 1

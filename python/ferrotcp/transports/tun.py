@@ -19,6 +19,8 @@ import socket
 import struct
 from collections.abc import Iterable
 
+from ferrotcp.transports.base import send_counted
+
 #: ``_IOW('T', 202, int)``: attach the descriptor to a (new or persistent) device.
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
@@ -108,16 +110,7 @@ class TunTransport:
         return out
 
     def send_batch(self, packets: list[bytes]) -> None:
-        c = self._counters
-        for p in packets:
-            try:
-                os.write(self._fd, p)
-                c["packets_sent"] += 1
-            except BlockingIOError:
-                # The kernel's backlog for the device is full: dropped like on a busy NIC.
-                c["send_dropped"] += 1
-            except OSError:
-                c["send_errors"] += 1
+        send_counted(packets, lambda p: os.write(self._fd, p), self._counters, "packets_sent")
 
     def counters(self) -> dict[str, int]:
         return dict(self._counters)

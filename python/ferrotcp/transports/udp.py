@@ -11,7 +11,9 @@ both reached through 127.0.0.1.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+
+from ferrotcp.transports.base import send_counted
 
 #: Largest datagram we read: an IPv4 packet's total length field cannot say more.
 MAX_DATAGRAM = 65_535
@@ -140,20 +142,17 @@ class UdpTransport:
         self._counters["routes_learned"] += 1
 
     def send_batch(self, packets: list[bytes]) -> None:
-        c = self._counters
-        for p in packets:
-            ends = ip_endpoints(p)
-            dst = self.route(ends[1]) if ends else None
-            if dst is None:
-                c["unroutable"] += 1
-                continue
-            try:
-                self._sock.sendto(p, dst)
-                c["datagrams_sent"] += 1
-            except BlockingIOError:
-                c["send_dropped"] += 1
-            except OSError:
-                c["send_errors"] += 1
+        def routed() -> Iterator[tuple[bytes, tuple[str, int]]]:
+            for p in packets:
+                ends = ip_endpoints(p)
+                dst = self.route(ends[1]) if ends else None
+                if dst is None:
+                    self._counters["unroutable"] += 1
+                else:
+                    yield p, dst
+
+        send_counted(routed(), lambda pd: self._sock.sendto(*pd), self._counters,
+                     "datagrams_sent")
 
     def counters(self) -> dict[str, int]:
         return dict(self._counters)
