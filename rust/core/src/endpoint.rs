@@ -460,6 +460,19 @@ mod tests {
 
     /// A segment from the client's `src_port`, in an IPv4 packet to the server.
     fn packet_from(src_port: u16, flags: TcpFlags, seq: u32, ack: u32, dst_port: u16) -> Vec<u8> {
+        ip_packet(CLIENT, SERVER, (src_port, dst_port), flags, seq, ack, &[])
+    }
+
+    /// A segment between `ports` of any two addresses, in an IP packet.
+    fn ip_packet(
+        src: IpAddr,
+        dst: IpAddr,
+        (src_port, dst_port): (u16, u16),
+        flags: TcpFlags,
+        seq: u32,
+        ack: u32,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let seg = TcpRepr {
             src_port,
             dst_port,
@@ -469,10 +482,10 @@ mod tests {
             window: 1000,
             urgent: 0,
             options: TcpOptions::default(),
-            payload: &[],
+            payload,
         };
         let mut pkt = Vec::new();
-        wire::build_tcp_packet(CLIENT, SERVER, &seg, &mut pkt).unwrap();
+        wire::build_tcp_packet(src, dst, &seg, &mut pkt).unwrap();
         pkt
     }
 
@@ -521,22 +534,9 @@ mod tests {
         assert!(ep.is_empty(), "no connection was created");
     }
 
-    /// A segment between any two addresses, in an IP packet.
+    /// One byte of text from port 40000 to port 80 between any two addresses.
     fn packet_between(src: IpAddr, dst: IpAddr, flags: TcpFlags, seq: u32, ack: u32) -> Vec<u8> {
-        let seg = TcpRepr {
-            src_port: 40_000,
-            dst_port: 80,
-            seq: SeqNum(seq),
-            ack: SeqNum(ack),
-            flags,
-            window: 1000,
-            urgent: 0,
-            options: TcpOptions::default(),
-            payload: b"x",
-        };
-        let mut pkt = Vec::new();
-        wire::build_tcp_packet(src, dst, &seg, &mut pkt).unwrap();
-        pkt
+        ip_packet(src, dst, (40_000, 80), flags, seq, ack, b"x")
     }
 
     #[test]
