@@ -1,4 +1,4 @@
-"""`ferrotcp server --transport tun`: the shell commands against the Linux kernel's TCP.
+"""`ferrotcp server|client --transport tun`: the shell commands against the Linux kernel's TCP.
 
 The server runs in a network namespace of its own, creates and configures its TUN device
 (`--configure`), and a plain kernel socket in the same namespace fetches the file.
@@ -77,3 +77,48 @@ def test_server_command_over_tun_sends_a_file_to_a_kernel_client(
     assert server.returncode == 0, err
     assert f"fault seed {SEED}" in err
     assert pcap.stat().st_size > len(data)  # every data segment was captured
+
+
+# Kernel side: serve the file to the first client on any address, then exit.
+SERVE = """
+import socket, sys
+data = open(sys.argv[1], "rb").read()
+srv = socket.create_server(("::", int(sys.argv[2])), family=socket.AF_INET6, dualstack_ipv6=True)
+srv.settimeout(30)
+print("ready", flush=True)
+conn, _ = srv.accept()
+conn.sendall(data)
+conn.close()
+"""
+
+
+@needs_tun
+@pytest.mark.parametrize(("addr", "kernel"), [("192.0.2.2", "192.0.2.1/24"),
+                                              ("2001:db8::2", "2001:db8::1/64")])
+def test_client_command_over_tun_fetches_a_file_from_a_kernel_server(
+    tmp_path: Path, addr: str, kernel: str
+) -> None:
+    data = random.Random(SEED + 1).randbytes(2 << 20)
+    src, out = tmp_path / "file.bin", tmp_path / "got.bin"
+    src.write_bytes(data)
+    with tun_netns.netns() as ns:
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", SERVE, str(src), "9090"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert server.stdout is not None and server.stdout.readline() == "ready\n"
+            host = kernel.split("/")[0]
+            r = subprocess.run(
+                ["ip", "netns", "exec", ns, sys.executable, "-m", "ferrotcp.cli", "client",
+                 "--transport", "tun", "--configure", "--addr", addr, "--kernel-addr", kernel,
+                 "--connect", f"[{host}]:9090" if ":" in host else f"{host}:9090",
+                 "--out", str(out), "--timeout", "30"],
+                capture_output=True, text=True, timeout=TIMEOUT,
+            )
+            server.communicate(timeout=TIMEOUT)
+        finally:
+            server.kill()
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == data
+    assert f"sha256 {hashlib.sha256(data).hexdigest()}" in r.stderr
