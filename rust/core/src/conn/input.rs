@@ -119,7 +119,8 @@ impl Connection {
             .unwrap_or_else(|| default_mss(remote_ip));
         // A floor against a peer asking for tiny segments (a resource-exhaustion attack in
         // the style of CVE-2019-11479): the least MSS we accept in our own configuration.
-        let mss = u32::from(self.config.mss).min(peer_mss).max(MIN_MSS);
+        let own = u32::from(self.config.mss_for(self.local.ip()));
+        let mss = own.min(peer_mss).max(MIN_MSS);
         self.tcb.snd_mss = mss;
         self.cc.set_mss(mss, self.config.initial_window_segments);
     }

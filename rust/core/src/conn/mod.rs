@@ -43,7 +43,8 @@ pub const MIN_MSS: u32 = 64;
 /// Per-connection settings. `Default` gives RFC-conformant values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The MSS we announce and the largest payload we send (RFC 9293 3.7.1).
+    /// The MSS we announce and the largest payload we send over IPv4 (RFC 9293 3.7.1): an
+    /// MTU less 40 bytes of headers. IPv6 connections use 20 less (see `mss_for`).
     pub mss: u16,
     /// Bytes the user may queue for sending (back-pressure beyond it).
     pub send_buffer: usize,
@@ -90,6 +91,18 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The MSS of a connection from `local`: IPv6's fixed header is 20 bytes longer than
+    /// IPv4's (RFC 8200), and the MSS counts what is left of the MTU after both headers
+    /// (RFC 9293 3.7.1, MUST-16), so the same link fits 20 bytes less of text per segment.
+    pub fn mss_for(&self, local: IpAddr) -> u16 {
+        if local.is_ipv6() {
+            // MIN_MSS (64) fits a u16; validate() keeps `mss` at or above it.
+            self.mss.saturating_sub(20).max(MIN_MSS as u16)
+        } else {
+            self.mss
+        }
+    }
+
     /// Reject settings the machinery cannot work with.
     pub fn validate(&self) -> Result<(), Error> {
         if u32::from(self.mss) < MIN_MSS {
@@ -243,7 +256,7 @@ impl core::fmt::Debug for Connection {
 impl Connection {
     fn new(config: Config, local: SocketAddr, iss: SeqNum) -> Result<Self, Error> {
         config.validate()?;
-        let mss = u32::from(config.mss);
+        let mss = u32::from(config.mss_for(local.ip()));
         let tcb = Tcb {
             iss,
             snd_una: iss,

@@ -52,7 +52,7 @@ impl Connection {
         let window = self.rcv_wnd();
         let mut options = TcpOptions::default();
         if flags.contains(TcpFlags::SYN) {
-            options.mss = Some(self.config.mss);
+            options.mss = Some(self.config.mss_for(self.local.ip()));
         }
         // Taken out of `self` for the duration so the repr can borrow it while we account.
         let mut scratch = std::mem::take(&mut self.scratch);

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::conn::rules;
+use std::net::Ipv6Addr;
 
 #[test]
 fn active_open_sends_syn_and_synack_establishes() {
@@ -51,6 +52,31 @@ fn synack_without_mss_option_uses_the_default_mss() {
     drain(&mut c, 0);
     recv(&mut c, 10, &Peer::default().syn_ack(IRS, ISS + 1, None));
     assert_eq!(c.tcb().snd_mss, 536, "RFC 9293 3.7.1: 536 for IPv4");
+}
+
+#[test]
+fn ipv6_connections_announce_and_use_an_mss_20_bytes_smaller() {
+    // The same 1500-byte MTU: 1460 over IPv4, 1440 over IPv6 (RFC 9293 3.7.1, RFC 8200).
+    let v6 = |last: u16, port| {
+        SocketAddr::new(
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last)),
+            port,
+        )
+    };
+    let mut c =
+        Connection::connect(Config::default(), v6(1, 1000), v6(2, 2000), SeqNum(ISS), 0).unwrap();
+    let syn = drain_one(&mut c, 0);
+    assert_eq!(syn.mss, Some(1440));
+    recv(
+        &mut c,
+        10,
+        &Peer::default().syn_ack(IRS, ISS + 1, Some(1460)),
+    );
+    assert_eq!(
+        c.tcb().snd_mss,
+        1440,
+        "never more than our own MSS over IPv6"
+    );
 }
 
 #[test]
