@@ -113,7 +113,9 @@ def test_capture_holds_every_packet_with_valid_headers(
         assert syn.flags == dpkt.tcp.TH_SYN
         assert (packets[0].src, syn.dport) == (addr(client_ip), PORT)
         opts = dict(dpkt.tcp.parse_opts(syn.opts))
-        assert struct.unpack("!H", opts[dpkt.tcp.TCP_OPT_MSS]) == (1460,)
+        # A 1500-byte MTU less the IP and TCP headers (IPv6's are 20 bytes longer).
+        mss = 1460 if family == 4 else 1440
+        assert struct.unpack("!H", opts[dpkt.tcp.TCP_OPT_MSS]) == (mss,)
         assert digest(stream(packets, addr(client_ip))) == digest(up)
         assert digest(stream(packets, addr(server_ip))) == digest(down)
         fins = [p for p in packets if p.tcp.flags & dpkt.tcp.TH_FIN]
