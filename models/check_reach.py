@@ -62,6 +62,7 @@ CALL_INPUTS: dict[str, Value] = {
     "fill": 0,
     "new_held": False,
     "oow_ok": True,
+    "challenge_ok": True,
     "n": SEND_N,
 }
 

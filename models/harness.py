@@ -104,6 +104,14 @@ class Harness:
         interval = raw.get("oow_ack_interval_us", 0)
         return last is None or last == 2**64 - 1 or self.now - last >= interval
 
+    def _challenge_ok(self, raw: Mapping[str, int]) -> bool:
+        """One more challenge ACK fits in the current second (RFC 5961 7)."""
+        start = raw.get("challenge_window_start_us", 2**64 - 1)
+        limit = raw.get("challenge_ack_limit", 0)
+        if limit == 0 or start == 2**64 - 1 or self.now - start >= 1_000_000:
+            return True
+        return raw.get("challenge_window_sent", 0) < limit
+
     def _fail(self, problems: list[str], what: str) -> None:
         from .mscchart import render
 
@@ -148,6 +156,7 @@ class Harness:
             sent=sent,
             error=error,
             oow_ok=self._oow_ok(pre_raw),
+            challenge_ok=self._challenge_ok(pre_raw),
             held_grew=self._held_bytes(p) > counters_before,
             raw_post=raw,
         )

@@ -54,6 +54,7 @@ class Observation:
     sent: list[Seg]
     error: str | None = None  # errno name, for a failure or a refused call
     oow_ok: bool = True
+    challenge_ok: bool = True
     held_grew: bool = False
     raw_post: dict[str, int] = field(default_factory=dict)
 
@@ -64,6 +65,7 @@ def _inputs(spec: Spec, obs: Observation, send_n: int, fill: int) -> dict[str, V
         "fill": fill,
         "new_held": obs.held_grew,
         "oow_ok": obs.oow_ok,
+        "challenge_ok": obs.challenge_ok,
         "n": send_n,
     }
 

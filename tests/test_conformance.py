@@ -131,3 +131,20 @@ def test_regression_abort_after_our_fin_clears_the_send_buffer() -> None:
     h.close("server")
     h.abort("server")
     assert h.server.conn.state == "CLOSED"
+
+
+def test_challenge_acks_beyond_the_rate_limit_are_not_sent() -> None:
+    # RFC 5961 7: the spec's challenge ACK is sent only while `in.challenge_ok`; the harness
+    # derives it from the core's limiter, and the oracle judges every injected RST.
+    h = Harness(load(), client_iss=100, server_iss=200)
+    _handshake(h)
+    v = h.server.conn.spec_vars()
+    limit = v["challenge_ack_limit"]
+    for i in range(limit + 2):
+        before = len(h.trace.events)
+        h.inject("server", Seg(40000, 80, (v["rcv_nxt"] + 5 + i) % 2**32, 0, frozenset({"RST"}), 0))
+        assert h.server.conn.applied_rules() == ["seg.rst_challenge"]
+        sent = [e for e in h.trace.events[before:] if e.kind == "send" and e.actor == "server"]
+        assert len(sent) == (1 if i < limit else 0), f"RST {i + 1}: {sent}"
+    assert h.server.conn.state == "ESTABLISHED"
+    assert h.server.conn.counters()["challenge_acks_suppressed"] == 2

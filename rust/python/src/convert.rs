@@ -62,6 +62,8 @@ pub fn conn_config(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
             "dupack_threshold" => c.dupack_threshold = v.extract()?,
             "initial_window_segments" => c.initial_window_segments = v.extract()?,
             "log_limit" => c.log_limit = v.extract()?,
+            "oow_ack_interval_us" => c.oow_ack_interval_us = v.extract()?,
+            "challenge_ack_limit" => c.challenge_ack_limit = v.extract()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -121,6 +123,7 @@ pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
         acks_sent,
         unacceptable_segments,
         challenge_acks_sent,
+        challenge_acks_suppressed,
         resets_sent,
         resets_received,
         window_probes,

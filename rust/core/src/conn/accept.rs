@@ -136,6 +136,23 @@ impl Connection {
         true
     }
 
+    /// Owe the peer a challenge ACK (RFC 5961 3.2, 4.2, 5.2) if the rate limit of RFC 5961 7
+    /// allows one more in the current second.
+    pub(super) fn challenge(&mut self, now: u64) {
+        const SEC: u64 = 1_000_000;
+        let limit = self.config.challenge_ack_limit;
+        let (start, sent) = match self.challenge_window {
+            Some((start, sent)) if now.saturating_sub(start) < SEC => (start, sent),
+            _ => (now, 0),
+        };
+        if limit != 0 && sent >= limit {
+            self.counters.challenge_acks_suppressed += 1;
+            return;
+        }
+        self.challenge_window = Some((start, sent + 1));
+        self.challenge_pending = true;
+    }
+
     /// The zero-window allowance of 3.10.7.4: a segment starting exactly at RCV.NXT while our
     /// window is closed (a window probe, typically) still has its ACK field processed.
     pub(super) fn ack_despite_zero_window(&self, seg: &TcpRepr<'_>) -> bool {

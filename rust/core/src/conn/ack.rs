@@ -20,12 +20,12 @@ impl Connection {
     ) -> Result<(Disposition, RuleId), (Disposition, RuleId)> {
         let t = self.tcb;
         if seg.ack.gt(t.snd_max) {
-            self.challenge_pending = true;
+            self.challenge(now);
             self.apply(rules::ACK_UNSENT);
             return Err((Disposition::Dropped, rules::ACK_UNSENT));
         }
         if seg.ack.lt(t.snd_una - t.max_snd_wnd) {
-            self.challenge_pending = true;
+            self.challenge(now);
             self.apply(rules::ACK_TOO_OLD);
             return Err((Disposition::Dropped, rules::ACK_TOO_OLD));
         }

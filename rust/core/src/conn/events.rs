@@ -256,6 +256,8 @@ pub struct Counters {
     pub acks_sent: u64,
     pub unacceptable_segments: u64,
     pub challenge_acks_sent: u64,
+    /// Challenge ACKs not sent because of the rate limit (`Config::challenge_ack_limit`).
+    pub challenge_acks_suppressed: u64,
     pub resets_sent: u64,
     pub resets_received: u64,
     pub window_probes: u64,

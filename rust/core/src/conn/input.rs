@@ -264,7 +264,7 @@ impl Connection {
         }
         // Fourth: SYN on a synchronized connection gets a challenge ACK (RFC 5961 4.2).
         if f.contains(TcpFlags::SYN) {
-            self.challenge_pending = true;
+            self.challenge(now);
             self.apply(rules::SEG_SYN_CHALLENGE);
             return (Disposition::Dropped, rules::SEG_SYN_CHALLENGE);
         }
@@ -330,7 +330,7 @@ impl Connection {
     /// RFC 9293 3.10.7.4 second check, with RFC 5961 3.2.
     fn on_rst(&mut self, now: u64, seg: &TcpRepr<'_>) -> (Disposition, RuleId) {
         if seg.seq != self.tcb.rcv_nxt {
-            self.challenge_pending = true;
+            self.challenge(now);
             self.apply(rules::SEG_RST_CHALLENGE);
             return (Disposition::Dropped, rules::SEG_RST_CHALLENGE);
         }

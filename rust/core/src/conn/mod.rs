@@ -70,6 +70,10 @@ pub struct Config {
     /// peers that each find the other's ACKs unacceptable would otherwise answer each
     /// other forever.
     pub oow_ack_interval_us: u64,
+    /// Challenge ACKs (RFC 5961 3.2, 4.2, 5.2) one connection sends per second at most
+    /// (RFC 5961 7): a blind attacker's flood of RSTs or SYNs must not turn us into an ACK
+    /// generator. 0: no limit.
+    pub challenge_ack_limit: u32,
 }
 
 impl Default for Config {
@@ -86,6 +90,7 @@ impl Default for Config {
             initial_window_segments: 10,
             log_limit: 100_000,
             oow_ack_interval_us: 500_000,
+            challenge_ack_limit: 10,
         }
     }
 }
@@ -240,6 +245,8 @@ pub struct Connection {
     scratch: Vec<u8>,
     /// When we last answered an unacceptable ACK-only segment (see `oow_ack_interval_us`).
     last_oow_ack: Option<u64>,
+    /// The current one-second window of challenge ACKs: when it began, how many were sent.
+    challenge_window: Option<(u64, u32)>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -302,6 +309,7 @@ impl Connection {
             applied: Vec::new(),
             scratch: Vec::new(),
             last_oow_ack: None,
+            challenge_window: None,
         })
     }
 

@@ -8,9 +8,10 @@ use crate::seq::SeqNum;
 impl Connection {
     /// The variables of the spec in `models/`, read by the conformance tests: every one
     /// the spec declares (booleans as 0 or 1, sequence numbers as their 32-bit value), plus
-    /// the rate limiter's clock and interval, from which the tests derive the spec's input
-    /// `in.oow_ok` (whether an unacceptable bare ACK arriving now would be answered), since
-    /// the core does not know "now" between inputs.
+    /// the rate limiters' clocks and limits, from which the tests derive the spec's inputs
+    /// `in.oow_ok` (whether an unacceptable bare ACK arriving now would be answered) and
+    /// `in.challenge_ok` (whether a challenge ACK would be sent), since the core does not
+    /// know "now" between inputs.
     pub fn spec_vars(&self) -> Vec<(&'static str, u64)> {
         let t = self.tcb;
         let b = u64::from;
@@ -56,6 +57,19 @@ impl Connection {
             ("time_wait_armed", b(self.time_wait_deadline.is_some())),
             ("last_oow_ack_us", self.last_oow_ack.unwrap_or(u64::MAX)),
             ("oow_ack_interval_us", self.config.oow_ack_interval_us),
+            // ... and of the challenge-ACK limit, for the spec's `in.challenge_ok`.
+            (
+                "challenge_window_start_us",
+                self.challenge_window.map_or(u64::MAX, |w| w.0),
+            ),
+            (
+                "challenge_window_sent",
+                self.challenge_window.map_or(0, |w| u64::from(w.1)),
+            ),
+            (
+                "challenge_ack_limit",
+                u64::from(self.config.challenge_ack_limit),
+            ),
         ]
     }
 }

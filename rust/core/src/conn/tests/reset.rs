@@ -93,6 +93,47 @@ fn syn_on_established_connection_gets_a_challenge_ack() {
 }
 
 #[test]
+fn challenge_acks_are_rate_limited_per_second() {
+    // RFC 5961 7: a blind flood of in-window RSTs, SYNs and bad ACKs (here 30 in one
+    // instant, a random in-window sequence number each) gets at most the limit of challenge
+    // ACKs per second; the connection survives it all.
+    let mut c = established();
+    let limit = Config::default().challenge_ack_limit;
+    let mut rng = crate::rng::Rng::new(7);
+    for i in 0..30u32 {
+        let seg = match i % 3 {
+            0 => Peer::default().rst(IRS + 2 + rng.below(60_000) as u32),
+            1 => Peer::default().syn(IRS + 2 + rng.below(60_000) as u32, None),
+            _ => Peer::default().ack(IRS + 1, ISS + 1_000_000),
+        };
+        recv(&mut c, 5, &seg);
+    }
+    assert_eq!(c.state(), State::Established);
+    let sent = drain(&mut c, 5);
+    assert!(sent.iter().all(|s| s.reason == SendReason::ChallengeAck));
+    let counters = c.counters();
+    assert_eq!(counters.challenge_acks_suppressed, 30 - u64::from(limit));
+    // Challenges owed within one poll share one ACK; none is owed beyond the limit.
+    assert!(!sent.is_empty() && sent.len() <= limit as usize);
+    // A second later the limit starts over.
+    recv(&mut c, 5 + SEC, &Peer::default().rst(IRS + 50));
+    assert_eq!(drain_one(&mut c, 5 + SEC).reason, SendReason::ChallengeAck);
+    // And a limit of 0 turns it off.
+    let mut free = established_with(
+        Config {
+            challenge_ack_limit: 0,
+            ..Config::default()
+        },
+        Peer::default(),
+        0,
+    );
+    for i in 0..30 {
+        recv(&mut free, 1, &Peer::default().rst(IRS + 2 + i));
+        assert_eq!(drain_one(&mut free, 1).reason, SendReason::ChallengeAck);
+    }
+}
+
+#[test]
 fn closed_connection_answers_segments_with_rst() {
     let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(1)).unwrap();
     c.close(0).unwrap();
