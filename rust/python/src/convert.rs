@@ -47,7 +47,12 @@ fn apply<T>(
 }
 
 pub fn conn_config(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
-    let mut c = Config::default();
+    conn_config_from(Config::default(), kwargs)
+}
+
+/// `base` with the keyword settings applied over it.
+pub fn conn_config_from(base: Config, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
+    let mut c = base;
     apply(&mut c, kwargs, "connection", |c, k, v| {
         match k {
             "mss" => c.mss = v.extract()?,

@@ -1,13 +1,18 @@
 //! An endpoint: many connections on one host, demultiplexed by 4-tuple; listening ports with
 //! a bounded accept queue; RST for segments that belong to no connection (RFC 9293 3.10.7.1).
 //! It speaks whole IP packets, so the same code serves the simulator and real transports.
+//! Periodic calls visit only the connections that may need it (see `schedule`), so their
+//! cost does not grow with the number of idle connections.
+
+mod schedule;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::conn::{self, Config, Connection, Error, State};
+use crate::conn::{self, Config, Connection, Error, Event, State};
 use crate::isn::IsnGenerator;
 use crate::wire::{self, TcpFlags, TcpRepr, WireError};
+use schedule::Schedule;
 
 /// Identifies a connection within its endpoint.
 pub type ConnId = u64;
@@ -22,10 +27,21 @@ pub struct EndpointConfig {
     pub ephemeral_ports: (u16, u16),
 }
 
+/// Event-log entries kept per connection of an endpoint by default. An entry is 48 bytes: a
+/// lone `Connection` keeps up to `Config::default().log_limit` (100,000, about 5 MB) for
+/// study, but an endpoint may hold thousands of long-lived connections, and 10,000 full logs
+/// would take some 50 GB. 1024 entries (about 50 kB) still trace a handshake and the first
+/// few hundred segments. Callers that want more set `conn.log_limit`; what is logged, and
+/// the count of entries dropped past the limit, are the same either way.
+pub const ENDPOINT_LOG_LIMIT: usize = 1024;
+
 impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
-            conn: Config::default(),
+            conn: Config {
+                log_limit: ENDPOINT_LOG_LIMIT,
+                ..Config::default()
+            },
             backlog: 128,
             ephemeral_ports: (49152, 65535),
         }
@@ -63,6 +79,7 @@ pub struct Endpoint {
     next_port: u16,
     outbox: VecDeque<Vec<u8>>,
     counters: EndpointCounters,
+    schedule: Schedule,
 }
 
 impl Endpoint {
@@ -84,6 +101,7 @@ impl Endpoint {
             next_id: 1,
             outbox: VecDeque::new(),
             counters: EndpointCounters::default(),
+            schedule: Schedule::default(),
         })
     }
 
@@ -114,6 +132,7 @@ impl Endpoint {
                 self.origin.remove(&id);
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.abort(now);
+                    self.schedule.called(id, c.poll_timeout());
                 }
             }
         }
@@ -174,6 +193,7 @@ impl Endpoint {
     fn insert(&mut self, local: SocketAddr, remote: SocketAddr, conn: Connection) -> ConnId {
         let id = self.next_id;
         self.next_id += 1;
+        self.schedule.called(id, conn.poll_timeout());
         self.conns.insert(id, conn);
         self.by_tuple.insert((local, remote), id);
         id
@@ -196,8 +216,13 @@ impl Endpoint {
         self.conns.get(&id)
     }
 
+    /// The connection, for user calls (`send`, `recv`, `close`, ...). Whatever the caller
+    /// does may give it something to send, move its timer or raise events, so the endpoint
+    /// looks at it again on the next poll.
     pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
-        self.conns.get_mut(&id)
+        let c = self.conns.get_mut(&id)?;
+        self.schedule.lent(id);
+        Some(c)
     }
 
     pub fn connection_ids(&self) -> impl Iterator<Item = ConnId> + '_ {
@@ -215,6 +240,7 @@ impl Endpoint {
     /// Remove every index entry that still points at connection `id` (its 4-tuple, its
     /// place in a listener's accept queue); the connection object itself is gone already.
     fn unlink(&mut self, id: ConnId, c: &Connection) {
+        self.schedule.forget(id);
         if let Some(r) = c.remote() {
             if self.by_tuple.get(&(c.local(), r)) == Some(&id) {
                 self.by_tuple.remove(&(c.local(), r));
@@ -264,6 +290,7 @@ impl Endpoint {
                         c.abort(now);
                     }
                 }
+                self.schedule.called(id, c.poll_timeout());
             }
             self.reap_if_unaccepted(now, id);
             return Ok(());
@@ -332,8 +359,14 @@ impl Endpoint {
     pub fn poll_transmit(&mut self, now: u64, out: &mut Vec<Vec<u8>>) {
         let before = out.len();
         out.extend(self.outbox.drain(..));
-        for c in self.conns.values_mut() {
-            drain_into(now, c, out);
+        // Only connections called since they were last drained can have anything: one that
+        // answered `None` keeps answering `None` until something calls into it again.
+        for id in self.schedule.take_sendable() {
+            if let Some(c) = self.conns.get_mut(&id) {
+                drain_into(now, c, out);
+                // Sending arms the retransmission timer.
+                self.schedule.drained(id, c.poll_timeout());
+            }
         }
         self.counters.packets_sent += (out.len() - before) as u64;
     }
@@ -343,8 +376,21 @@ impl Endpoint {
         let before = out.len();
         if let Some(c) = self.conns.get_mut(&id) {
             drain_into(now, c, out);
+            self.schedule.drained(id, c.poll_timeout());
         }
         self.counters.packets_sent += (out.len() - before) as u64;
+    }
+
+    /// The next event of any connection, lowest id first, with the connection's id. Only
+    /// connections called since their events were last taken are visited.
+    pub fn poll_event(&mut self) -> Option<(ConnId, Event)> {
+        while let Some(id) = self.schedule.first_evented() {
+            if let Some(e) = self.conns.get_mut(&id).and_then(Connection::poll_event) {
+                return Some((id, e));
+            }
+            self.schedule.events_drained(id);
+        }
+        None
     }
 
     fn drain_connection(&mut self, now: u64, c: &mut Connection) {
@@ -354,18 +400,39 @@ impl Endpoint {
         self.outbox.extend(out);
     }
 
+    /// The earliest timer deadline of any connection: the first known deadline, or that of a
+    /// connection lent to the user since (read from the connection itself).
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.conns
-            .values()
-            .filter_map(Connection::poll_timeout)
-            .min()
+        let lent = self
+            .schedule
+            .stale()
+            .filter_map(|id| self.conns.get(&id)?.poll_timeout())
+            .min();
+        match (self.schedule.earliest_known(), lent) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Re-read the deadlines of connections lent to the user.
+    fn settle_timers(&mut self) {
+        for id in self.schedule.take_stale() {
+            match self.conns.get(&id) {
+                Some(c) => self.schedule.reread(id, c.poll_timeout()),
+                None => self.schedule.forget(id),
+            }
+        }
     }
 
     pub fn handle_timeout(&mut self, now: u64) {
+        self.settle_timers();
         let mut freed = Vec::new();
-        for (&id, c) in self.conns.iter_mut() {
-            if c.poll_timeout().is_some_and(|t| t <= now) {
+        // Exactly the connections whose `poll_timeout` is due, in id order as a walk over
+        // all of them would find them.
+        for id in self.schedule.take_due(now) {
+            if let Some(c) = self.conns.get_mut(&id) {
                 c.handle_timeout(now);
+                self.schedule.called(id, c.poll_timeout());
                 if c.state() == State::Closed {
                     freed.push(id);
                 }
@@ -441,351 +508,4 @@ fn unspecified(ip: IpAddr) -> IpAddr {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::seq::SeqNum;
-    use crate::wire::TcpOptions;
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
-    const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
-    const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 20));
-
-    fn endpoint(key: u8) -> Endpoint {
-        Endpoint::new(EndpointConfig::default(), [key; 16]).unwrap()
-    }
-
-    fn packet(flags: TcpFlags, seq: u32, ack: u32, dst_port: u16) -> Vec<u8> {
-        packet_from(40_000, flags, seq, ack, dst_port)
-    }
-
-    /// A segment from the client's `src_port`, in an IPv4 packet to the server.
-    fn packet_from(src_port: u16, flags: TcpFlags, seq: u32, ack: u32, dst_port: u16) -> Vec<u8> {
-        ip_packet(CLIENT, SERVER, (src_port, dst_port), flags, seq, ack, &[])
-    }
-
-    /// A segment between `ports` of any two addresses, in an IP packet.
-    fn ip_packet(
-        src: IpAddr,
-        dst: IpAddr,
-        (src_port, dst_port): (u16, u16),
-        flags: TcpFlags,
-        seq: u32,
-        ack: u32,
-        payload: &[u8],
-    ) -> Vec<u8> {
-        let seg = TcpRepr {
-            src_port,
-            dst_port,
-            seq: SeqNum(seq),
-            ack: SeqNum(ack),
-            flags,
-            window: 1000,
-            urgent: 0,
-            options: TcpOptions::default(),
-            payload,
-        };
-        let mut pkt = Vec::new();
-        wire::build_tcp_packet(src, dst, &seg, &mut pkt).unwrap();
-        pkt
-    }
-
-    /// Every packet `ep` wants to send, parsed: (src, dst, segment fields).
-    fn sent(ep: &mut Endpoint, now: u64) -> Vec<(IpAddr, IpAddr, u16, u16, TcpFlags, u32, u32)> {
-        let mut out = Vec::new();
-        ep.poll_transmit(now, &mut out);
-        out.iter()
-            .map(|p| {
-                let (src, dst, s) = wire::parse_tcp_packet(p).unwrap();
-                (src, dst, s.src_port, s.dst_port, s.flags, s.seq.0, s.ack.0)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn unknown_four_tuple_gets_a_rst() {
-        let mut ep = endpoint(1);
-        // An ACK for no connection: <SEQ=SEG.ACK><CTL=RST>, back to where it came from.
-        ep.handle_packet(0, &packet(TcpFlags::ACK, 500, 9_000, 80))
-            .unwrap();
-        assert_eq!(
-            sent(&mut ep, 0),
-            vec![(SERVER, CLIENT, 80, 40_000, TcpFlags::RST, 9_000, 0)]
-        );
-        // A SYN to a port nobody listens on: <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>.
-        ep.handle_packet(0, &packet(TcpFlags::SYN, 500, 0, 81))
-            .unwrap();
-        assert_eq!(
-            sent(&mut ep, 0),
-            vec![(
-                SERVER,
-                CLIENT,
-                81,
-                40_000,
-                TcpFlags::RST | TcpFlags::ACK,
-                0,
-                501
-            )]
-        );
-        // A RST is never answered.
-        ep.handle_packet(0, &packet(TcpFlags::RST, 500, 0, 80))
-            .unwrap();
-        assert!(sent(&mut ep, 0).is_empty());
-        assert_eq!(ep.counters().resets_sent, 2);
-        assert!(ep.is_empty(), "no connection was created");
-    }
-
-    /// One byte of text from port 40000 to port 80 between any two addresses.
-    fn packet_between(src: IpAddr, dst: IpAddr, flags: TcpFlags, seq: u32, ack: u32) -> Vec<u8> {
-        ip_packet(src, dst, (40_000, 80), flags, seq, ack, b"x")
-    }
-
-    #[test]
-    fn a_listener_drops_segments_with_neither_syn_nor_ack() {
-        // RFC 9293 3.10.7.2 "fourth": text or FIN without ACK or SYN is dropped in LISTEN.
-        let mut ep = endpoint(1);
-        ep.listen(SocketAddr::new(SERVER, 80)).unwrap();
-        for flags in [TcpFlags::FIN, TcpFlags::PSH, TcpFlags::empty()] {
-            ep.handle_packet(0, &packet_between(CLIENT, SERVER, flags, 100, 0))
-                .unwrap();
-        }
-        assert!(sent(&mut ep, 0).is_empty());
-        assert!(ep.is_empty());
-        assert_eq!(ep.counters().dropped.get("listen-no-syn-no-ack"), Some(&3));
-        // Without a listener the same segment is reset (3.10.7.1).
-        let mut other = endpoint(2);
-        other
-            .handle_packet(0, &packet_between(CLIENT, SERVER, TcpFlags::FIN, 100, 0))
-            .unwrap();
-        assert_eq!(sent(&mut other, 0).len(), 1);
-    }
-
-    #[test]
-    fn broadcast_multicast_and_unspecified_addresses_get_no_answer() {
-        // TCP is unicast (RFC 9293 3.9.2.3, MUST-57; RFC 1122 4.2.3.10, MUST-63).
-        let mut ep = endpoint(1);
-        ep.listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80))
-            .unwrap();
-        ep.listen(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 80))
-            .unwrap();
-        let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
-        let cases = [
-            (CLIENT, IpAddr::V4(Ipv4Addr::BROADCAST), TcpFlags::SYN),
-            (
-                CLIENT,
-                IpAddr::V4(Ipv4Addr::new(224, 0, 0, 1)),
-                TcpFlags::SYN,
-            ),
-            (
-                CLIENT,
-                IpAddr::V4(Ipv4Addr::new(224, 0, 0, 1)),
-                TcpFlags::ACK,
-            ),
-            (
-                IpAddr::V4(Ipv4Addr::new(239, 1, 2, 3)),
-                SERVER,
-                TcpFlags::SYN,
-            ),
-            (IpAddr::V4(Ipv4Addr::UNSPECIFIED), SERVER, TcpFlags::SYN),
-            (
-                v6,
-                IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)),
-                TcpFlags::SYN,
-            ),
-            (
-                IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)),
-                v6,
-                TcpFlags::ACK,
-            ),
-        ];
-        for (src, dst, flags) in cases {
-            ep.handle_packet(0, &packet_between(src, dst, flags, 100, 5))
-                .unwrap();
-            assert!(
-                sent(&mut ep, 0).is_empty(),
-                "{src} -> {dst} {flags:?} was answered"
-            );
-        }
-        assert!(ep.is_empty(), "no connection was created");
-        let dropped: u64 = ep.counters().dropped.values().sum();
-        assert_eq!(dropped, cases.len() as u64);
-        // A unicast SYN to the same listener still opens a connection.
-        ep.handle_packet(0, &packet_between(CLIENT, SERVER, TcpFlags::SYN, 100, 0))
-            .unwrap();
-        assert_eq!(ep.len(), 1);
-    }
-
-    #[test]
-    fn listener_accepts_and_ignores_stray_segments() {
-        let mut ep = endpoint(1);
-        let local = SocketAddr::new(SERVER, 80);
-        ep.listen(local).unwrap();
-        assert_eq!(
-            ep.listen(local),
-            Err(Error::InvalidState("address already in use"))
-        );
-        // A stray ACK to the listening port is reset (3.10.7.2), and no connection appears.
-        ep.handle_packet(0, &packet(TcpFlags::ACK, 1, 2, 80))
-            .unwrap();
-        let rst = sent(&mut ep, 0);
-        assert_eq!(rst.len(), 1);
-        assert_eq!((rst[0].4, rst[0].5), (TcpFlags::RST, 2));
-        assert!(ep.is_empty());
-        // A SYN creates a connection in SYN-RECEIVED, not yet acceptable.
-        ep.handle_packet(0, &packet(TcpFlags::SYN, 700, 0, 80))
-            .unwrap();
-        assert_eq!(ep.len(), 1);
-        assert_eq!(ep.accept(local), None);
-        let synack = sent(&mut ep, 0);
-        assert_eq!(synack.len(), 1);
-        let (_, _, sport, dport, flags, iss, ack) = synack[0];
-        assert_eq!(
-            (sport, dport, flags, ack),
-            (80, 40_000, TcpFlags::SYN | TcpFlags::ACK, 701)
-        );
-        // The handshake's ACK: now it is accepted, once.
-        ep.handle_packet(1, &packet(TcpFlags::ACK, 701, iss.wrapping_add(1), 80))
-            .unwrap();
-        let id = ep
-            .accept(local)
-            .expect("established connection is accepted");
-        assert_eq!(ep.accept(local), None);
-        let c = ep.connection(id).unwrap();
-        assert_eq!(c.state(), State::Established);
-        assert_eq!(c.remote(), Some(SocketAddr::new(CLIENT, 40_000)));
-        assert_eq!(c.local(), local);
-    }
-
-    #[test]
-    fn handshakes_that_die_before_accept_are_dropped() {
-        let mut ep = endpoint(1);
-        let local = SocketAddr::new(SERVER, 80);
-        ep.listen(local).unwrap();
-        // Reset in SYN-RECEIVED.
-        ep.handle_packet(0, &packet(TcpFlags::SYN, 700, 0, 80))
-            .unwrap();
-        assert_eq!(ep.len(), 1);
-        sent(&mut ep, 0);
-        ep.handle_packet(1, &packet(TcpFlags::RST, 701, 0, 80))
-            .unwrap();
-        assert!(ep.is_empty(), "the half-open connection is gone");
-        assert_eq!(ep.accept(local), None);
-        // Timed out in SYN-RECEIVED: nobody answers our SYN-ACKs.
-        ep.handle_packet(2, &packet(TcpFlags::SYN, 900, 0, 80))
-            .unwrap();
-        assert_eq!(sent(&mut ep, 2).len(), 1, "the SYN-ACK");
-        let mut now = 2;
-        while let Some(t) = ep.poll_timeout() {
-            now = t;
-            ep.handle_timeout(now);
-            sent(&mut ep, now);
-        }
-        assert!(ep.is_empty());
-        assert_eq!(ep.accept(local), None);
-        // The listener still works.
-        ep.handle_packet(now, &packet(TcpFlags::SYN, 5, 0, 80))
-            .unwrap();
-        let iss = sent(&mut ep, now)[0].5;
-        ep.handle_packet(now, &packet(TcpFlags::ACK, 6, iss.wrapping_add(1), 80))
-            .unwrap();
-        assert!(ep.accept(local).is_some());
-    }
-
-    #[test]
-    fn connect_from_a_bound_port() {
-        let mut ep = endpoint(1);
-        let local = SocketAddr::new(CLIENT, 5000);
-        let remote = SocketAddr::new(SERVER, 80);
-        let id = ep.connect_from(0, local, remote).unwrap();
-        assert_eq!(ep.connection(id).unwrap().local(), local);
-        let syn = sent(&mut ep, 0);
-        assert_eq!(syn.len(), 1);
-        assert_eq!(
-            (syn[0].0, syn[0].2, syn[0].4),
-            (CLIENT, 5000, TcpFlags::SYN)
-        );
-        // The same 4-tuple twice is refused; another remote port is a different tuple.
-        assert_eq!(
-            ep.connect_from(0, local, remote),
-            Err(Error::InvalidState("address already in use"))
-        );
-        assert!(ep
-            .connect_from(0, local, SocketAddr::new(SERVER, 81))
-            .is_ok());
-        // Port 0 picks an ephemeral port; an unspecified address cannot be a source.
-        let eph = ep
-            .connect_from(0, SocketAddr::new(CLIENT, 0), remote)
-            .unwrap();
-        assert_eq!(ep.connection(eph).unwrap().local().port(), 49152);
-        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5001);
-        assert!(matches!(
-            ep.connect_from(0, any, remote),
-            Err(Error::InvalidInput(_))
-        ));
-        assert_eq!(ep.len(), 3);
-    }
-
-    #[test]
-    fn two_endpoints_connect_and_close() {
-        let mut server = endpoint(1);
-        let mut client = endpoint(2);
-        let addr = SocketAddr::new(SERVER, 80);
-        server.listen(addr).unwrap();
-        let cid = client.connect(0, CLIENT, addr).unwrap();
-        let mut now = 0;
-        let mut sid = None;
-        for _ in 0..100 {
-            let mut to_server = Vec::new();
-            client.poll_transmit(now, &mut to_server);
-            let mut to_client = Vec::new();
-            server.poll_transmit(now, &mut to_client);
-            if to_server.is_empty() && to_client.is_empty() {
-                match [client.poll_timeout(), server.poll_timeout()]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                {
-                    Some(t) => {
-                        now = t;
-                        client.handle_timeout(now);
-                        server.handle_timeout(now);
-                        continue;
-                    }
-                    None => break,
-                }
-            }
-            for p in to_server {
-                server.handle_packet(now, &p).unwrap();
-            }
-            for p in to_client {
-                client.handle_packet(now, &p).unwrap();
-            }
-            if sid.is_none() {
-                if let Some(id) = server.accept(addr) {
-                    sid = Some(id);
-                    let c = server.connection_mut(id).unwrap();
-                    c.send(b"hello").unwrap();
-                    c.close(now).unwrap();
-                    client.connection_mut(cid).unwrap().close(now).unwrap();
-                }
-            }
-        }
-        let sid = sid.expect("accepted");
-        let mut got = Vec::new();
-        client
-            .connection_mut(cid)
-            .unwrap()
-            .recv_to_vec(100, &mut got);
-        assert_eq!(got, b"hello");
-        assert_eq!(client.connection(cid).unwrap().state(), State::Closed);
-        assert_eq!(server.connection(sid).unwrap().state(), State::Closed);
-        // The 4-tuples are free again: a segment for the old connection gets a RST.
-        let stale = {
-            let port = client.connection(cid).unwrap().local().port();
-            packet_from(port, TcpFlags::ACK, 1, 1, 80)
-        };
-        server.handle_packet(now, &stale).unwrap();
-        let rst = sent(&mut server, now);
-        assert_eq!(rst.len(), 1);
-        assert_eq!(rst[0].4, TcpFlags::RST);
-    }
-}
+mod tests;
