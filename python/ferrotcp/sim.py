@@ -6,9 +6,11 @@ advance the simulation until a condition holds, without calling back into Python
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from ferrotcp import _core
+from ferrotcp.pcap import PcapWriter
 
 #: Default budget of virtual time for a ``wait_*`` call: 10 minutes.
 DEFAULT_TIMEOUT_US = 600_000_000
@@ -22,6 +24,7 @@ class Network:
             raise ValueError("seed must be a non-negative integer")
         self._sim = _core.Simulator(seed)
         self.hosts: list[Host] = []
+        self._captures: dict[int, PcapWriter] = {}
 
     @property
     def seed(self) -> int:
@@ -52,14 +55,31 @@ class Network:
 
     def step(self) -> bool:
         """Process the next instant at which something happens; False when idle."""
-        return self._sim.step()
+        try:
+            return self._sim.step()
+        finally:
+            self.flush_captures()
 
     def run_for(self, duration_us: int) -> None:
         self._sim.run_until(self._sim.now + duration_us)
+        self.flush_captures()
 
     def run_until_idle(self, timeout_us: int = DEFAULT_TIMEOUT_US) -> bool:
         """Run until nothing is left to happen (all timers idle); False if time ran out."""
-        return self._sim.run_until_idle(self._sim.now + timeout_us)
+        try:
+            return self._sim.run_until_idle(self._sim.now + timeout_us)
+        finally:
+            self.flush_captures()
+
+    def flush_captures(self) -> None:
+        """Write what capturing hosts sent and received so far to their pcap files (every
+        call that runs the network does it on return). Virtual time is the timestamp: the
+        run starts at the Unix epoch."""
+        for host_id, writer in self._captures.items():
+            packets, _ = self._sim.take_captured(host_id)
+            for t_us, packet in packets:
+                writer.write(t_us * 1000, packet)
+            writer.flush()
 
     def counters(self) -> dict[str, int]:
         return self._sim.counters_total()
@@ -80,6 +100,30 @@ class Host:
     def listen(self, port: int) -> None:
         self.network._sim.listen(self.id, port)
 
+    def capture(self, target: str | Path | BinaryIO) -> PcapWriter:
+        """Write every IP packet this host sends and receives from now on to a pcap file
+        (``LINKTYPE_RAW``: the real IPv4/IPv6 packets, checksums included; a packet a link
+        loses is still in its sender's capture), until :meth:`stop_capture`."""
+        if self.id in self.network._captures:
+            raise ValueError(f"{self!r} is capturing already")
+        writer = PcapWriter(target)
+        self.network._sim.set_capture(self.id, True)
+        self.network._captures[self.id] = writer
+        return writer
+
+    def stop_capture(self) -> int:
+        """Write what is left, close the file; how many packets a full capture turned away
+        (0 unless the network ran very long between two calls that write)."""
+        writer = self.network._captures.get(self.id)
+        if writer is None:
+            return 0
+        self.network.flush_captures()
+        _, dropped = self.network._sim.take_captured(self.id)
+        self.network._sim.set_capture(self.id, False)
+        del self.network._captures[self.id]
+        writer.close()
+        return dropped
+
     def connect(self, addr: tuple[str, int]) -> SimConnection:
         """Start an active open to ``addr``; the handshake runs as the network runs."""
         return SimConnection(self, self.network._sim.connect(self.id, addr))
@@ -88,6 +132,7 @@ class Host:
         """Run the network until a connection on ``port`` completes its handshake."""
         sim = self.network._sim
         cid = sim.run_until_accept(self.id, port, sim.now + timeout_us)
+        self.network.flush_captures()
         if cid is None:
             raise TimeoutError(f"no connection accepted on port {port} within {timeout_us} us")
         return SimConnection(self, cid)
@@ -161,6 +206,7 @@ class SimConnection:
         sim = self._sim
         deadline = sim.now + timeout_us
         reached = sim.run_until_state(self.host.id, self.id, state, deadline)
+        self.host.network.flush_captures()
         self._raise_failure()
         if reached:
             return
@@ -171,7 +217,9 @@ class SimConnection:
     def wait_received(self, nbytes: int, timeout_us: int = DEFAULT_TIMEOUT_US) -> None:
         """Run until at least ``nbytes`` are waiting in :meth:`recv`."""
         sim = self._sim
-        if not sim.run_until_received(self.host.id, self.id, nbytes, sim.now + timeout_us):
+        received = sim.run_until_received(self.host.id, self.id, nbytes, sim.now + timeout_us)
+        self.host.network.flush_captures()
+        if not received:
             self._raise_failure()
             raise TimeoutError(
                 f"{self!r} received {self.received_len} of {nbytes} bytes within {timeout_us} us"

@@ -86,6 +86,26 @@ impl PySimulator {
         self.inner.listen(host, port).map_err(to_py)
     }
 
+    /// Record (or stop recording) every packet the host sends and receives.
+    fn set_capture(&mut self, host: HostId, on: bool) -> PyResult<()> {
+        self.inner.set_capture(host, on).map_err(to_py)
+    }
+
+    /// The packets captured since the last call, as ``(time_us, packet)``, and how many a
+    /// full capture turned away in all.
+    fn take_captured<'py>(
+        &mut self,
+        py: Python<'py>,
+        host: HostId,
+    ) -> PyResult<(Bound<'py, PyList>, u64)> {
+        let (packets, dropped) = self.inner.take_captured(host).map_err(to_py)?;
+        let items = packets
+            .iter()
+            .map(|(t, p)| (*t, PyBytes::new(py, p)))
+            .collect::<Vec<_>>();
+        Ok((PyList::new(py, items)?, dropped))
+    }
+
     fn connect(&mut self, host: HostId, remote: &Bound<'_, PyAny>) -> PyResult<ConnId> {
         let r = parse_sockaddr(remote)?;
         self.inner.connect(host, r).map_err(to_py)

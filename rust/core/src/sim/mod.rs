@@ -2,18 +2,21 @@
 //! with seeded faults, run in virtual time. Applications are simple byte pumps living here
 //! in Rust, so a bulk transfer runs without a round trip to Python per segment.
 
+mod capture;
 mod link;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
+pub use capture::{Captured, CAPTURE_LIMIT};
 pub use link::{LinkConfig, LinkCounters};
 
 use crate::conn::{Connection, Error};
 use crate::endpoint::{ConnId, Endpoint, EndpointConfig};
 use crate::rng::Rng;
 use crate::wire::IpRepr;
+use capture::Capture;
 use link::{Delivery, Link};
 
 pub type HostId = usize;
@@ -33,6 +36,8 @@ struct Host {
     addr: IpAddr,
     endpoint: Endpoint,
     apps: BTreeMap<ConnId, App>,
+    /// Packets sent and received, when capturing.
+    capture: Option<Capture>,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,6 +123,7 @@ impl Simulator {
             addr,
             endpoint,
             apps: BTreeMap::new(),
+            capture: None,
         });
         self.by_addr.insert(addr, id);
         Ok(id)
@@ -146,6 +152,25 @@ impl Simulator {
     }
 
     /// A one-way link from `from` to `to` (replacing any existing one).
+    /// Start (or stop, dropping what was not taken) recording every packet host `h` sends
+    /// and receives, with its virtual time (for a pcap file: what the host's own interface
+    /// would show, so a packet a link loses is still in the sender's capture).
+    pub fn set_capture(&mut self, h: HostId, on: bool) -> Result<(), Error> {
+        let host = self.host_mut(h)?;
+        host.capture = on.then(|| host.capture.take().unwrap_or_default());
+        Ok(())
+    }
+
+    /// The packets host `h` sent and received since the last call, with their times, and
+    /// how many a full capture turned away in all.
+    pub fn take_captured(&mut self, h: HostId) -> Result<(Vec<Captured>, u64), Error> {
+        let host = self.host_mut(h)?;
+        Ok(host
+            .capture
+            .as_mut()
+            .map_or((Vec::new(), 0), |c| (c.take(), c.dropped)))
+    }
+
     pub fn add_link(&mut self, from: HostId, to: HostId, config: LinkConfig) -> Result<(), Error> {
         self.host(from)?;
         self.host(to)?;
@@ -314,6 +339,9 @@ impl Simulator {
                 SimEvent::Arrive { host, packet } => {
                     let now = self.now;
                     if let Some(h) = self.hosts.get_mut(host) {
+                        if let Some(c) = h.capture.as_mut() {
+                            c.record(now, &packet);
+                        }
                         if h.endpoint.handle_packet(now, &packet).is_err() {
                             self.counters.malformed += 1;
                         }
@@ -393,6 +421,10 @@ impl Simulator {
 
     fn route(&mut self, from: HostId, packet: Vec<u8>) {
         self.counters.packets += 1;
+        let now = self.now;
+        if let Some(c) = self.hosts.get_mut(from).and_then(|h| h.capture.as_mut()) {
+            c.record(now, &packet);
+        }
         let dst = IpRepr::parse(&packet).ok().map(|(ip, _)| ip.dst_addr());
         let Some(&to) = dst.and_then(|d| self.by_addr.get(&d)) else {
             self.counters.unroutable += 1;
