@@ -145,6 +145,7 @@ impl Endpoint {
         local_ip: IpAddr,
         remote: SocketAddr,
     ) -> Result<ConnId, Error> {
+        unicast_pair(local_ip, remote.ip())?;
         let local = self.free_port(local_ip, remote)?;
         let iss = self.isn.isn(now, local, remote);
         let conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
@@ -159,12 +160,7 @@ impl Endpoint {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Result<ConnId, Error> {
-        if local.ip().is_unspecified() {
-            // Segments would leave with source 0.0.0.0 and no answer could come back.
-            return Err(Error::InvalidInput(
-                "connect needs a specific local address",
-            ));
-        }
+        unicast_pair(local.ip(), remote.ip())?;
         if local.port() == 0 {
             return self.connect(now, local.ip(), remote);
         }
@@ -498,6 +494,18 @@ fn unanswerable(src: IpAddr, dst: IpAddr) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// An active open is between two unicast addresses: RFC 9293 3.9.1.1 (MUST-46) rejects an
+/// OPEN to a broadcast or multicast address, and segments from (or to) no address could get
+/// no answer.
+fn unicast_pair(local: IpAddr, remote: IpAddr) -> Result<(), Error> {
+    if unanswerable(local, remote).is_some() || remote.is_unspecified() {
+        return Err(Error::InvalidInput(
+            "connect needs a unicast remote address and a specific local one",
+        ));
+    }
+    Ok(())
 }
 
 fn unspecified(ip: IpAddr) -> IpAddr {

@@ -346,3 +346,32 @@ fn two_endpoints_connect_and_close() {
     assert_eq!(rst.len(), 1);
     assert_eq!(rst[0].4, TcpFlags::RST);
 }
+
+#[test]
+fn an_active_open_needs_unicast_addresses_on_both_ends() {
+    // RFC 9293 3.9.1.1 (MUST-46): no OPEN to a broadcast or multicast address; and none from
+    // an unspecified address, which could get no answer.
+    let mut ep = endpoint(1);
+    let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+    let v6 = |first| IpAddr::V6(Ipv6Addr::new(first, 0xdb8, 0, 0, 0, 0, 0, 1));
+    let bad = [
+        (CLIENT, v4(255, 255, 255, 255)),
+        (CLIENT, v4(224, 0, 0, 1)),
+        (CLIENT, v4(0, 0, 0, 0)),
+        (v4(0, 0, 0, 0), SERVER),
+        (
+            v6(0x2001),
+            IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)),
+        ),
+    ];
+    for (local, remote) in bad {
+        let to = SocketAddr::new(remote, 80);
+        assert!(ep.connect(0, local, to).is_err(), "{local} -> {remote}");
+        assert!(ep
+            .connect_from(0, SocketAddr::new(local, 4000), to)
+            .is_err());
+    }
+    assert!(ep.is_empty());
+    assert!(sent(&mut ep, 0).is_empty(), "no SYN left");
+    assert!(ep.connect(0, CLIENT, SocketAddr::new(SERVER, 80)).is_ok());
+}
