@@ -34,7 +34,8 @@ class TunStack(Stack):
     brings it up, with the ``ip`` command (root or ``CAP_NET_ADMIN``); otherwise the device
     is expected to be set up already (``netconf.setup_commands`` lists the commands). The
     device, if this stack created it, disappears when the stack closes. Other keywords are
-    :class:`Stack`'s (``faults``, ``pcap``, ``mss``, ``min_rto_us``, ...).
+    :class:`Stack`'s (``faults``, ``pcap``, ``backlog``, ``syn_cookies``, ``mss``,
+    ``min_rto_us``, ...).
     """
 
     def __init__(

@@ -80,7 +80,7 @@ pub fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
 }
 
 /// Longest connection-id encoding: two (tag, IPv6 address, port) triples.
-const MAX_TUPLE_LEN: usize = 2 * (1 + 16 + 2);
+pub(crate) const MAX_TUPLE_LEN: usize = 2 * (1 + 16 + 2);
 
 /// Serialise the connection identifier unambiguously: each endpoint is a family tag (4 or
 /// 6) followed by its address (whose length the tag fixes) and its port, local first. No two
@@ -88,7 +88,7 @@ const MAX_TUPLE_LEN: usize = 2 * (1 + 16 + 2);
 /// connections. An IPv4-mapped IPv6 address is deliberately a *different* endpoint from the
 /// plain IPv4 one; callers that treat them as the same should canonicalise first. The IPv6
 /// flow label and scope id are not part of the TCP connection identifier and are excluded.
-fn encode_tuple(local: SocketAddr, remote: SocketAddr) -> ([u8; MAX_TUPLE_LEN], usize) {
+pub(crate) fn encode_tuple(local: SocketAddr, remote: SocketAddr) -> ([u8; MAX_TUPLE_LEN], usize) {
     let mut buf = [0u8; MAX_TUPLE_LEN];
     let mut len = 0;
     for addr in [local, remote] {
@@ -114,6 +114,31 @@ fn encode_tuple(local: SocketAddr, remote: SocketAddr) -> ([u8; MAX_TUPLE_LEN], 
         }
     }
     (buf, len)
+}
+
+/// A 128-bit key for another use of the same secret (SYN cookies, say), so that a caller
+/// draws one key and no output of one use is an output of the other. Each half is SipHash
+/// of `label` and the half's number under `key`: a PRF's outputs on distinct inputs are
+/// independent-looking, and a label never reads as a tuple encoding (those begin with the
+/// family tag 4 or 6 and are 14, 26 or 38 bytes long), so these inputs are distinct from
+/// every ISN's. Labels must begin with a byte other than 4 and 6.
+pub fn derive_key(key: &[u8; 16], label: &[u8]) -> [u8; 16] {
+    let mut msg = Vec::with_capacity(label.len() + 1);
+    msg.extend_from_slice(label);
+    msg.push(0);
+    let lo = siphash24(key, &msg);
+    if let Some(last) = msg.last_mut() {
+        *last = 1;
+    }
+    let hi = siphash24(key, &msg);
+    let mut out = [0u8; 16];
+    for (dst, src) in out
+        .iter_mut()
+        .zip(lo.to_le_bytes().into_iter().chain(hi.to_le_bytes()))
+    {
+        *dst = src;
+    }
+    out
 }
 
 /// RFC 6528 ISN generator. Holds the secret key; cheap to clone.
@@ -292,6 +317,19 @@ mod tests {
         // Scope id / flow info do not change the encoding (not part of the 4-tuple).
         let scoped = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 1, 5, 3));
         assert_eq!(encode_tuple(scoped, six(2)), encode_tuple(six(1), six(2)));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_label_and_from_the_key() {
+        let key = seq_key();
+        let a = derive_key(&key, b"ferrotcp test a");
+        let b = derive_key(&key, b"ferrotcp test b");
+        assert_ne!(a, b);
+        assert_ne!(a, key);
+        assert_eq!(a, derive_key(&key, b"ferrotcp test a"));
+        assert_ne!(a, derive_key(&[1; 16], b"ferrotcp test a"));
+        // The two halves come from distinct inputs.
+        assert_ne!(a[..8], a[8..]);
     }
 
     #[test]

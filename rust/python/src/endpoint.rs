@@ -68,14 +68,20 @@ fn collect_events(ep: &mut Endpoint, out: &mut VecDeque<EventRow>, dropped: &mut
 #[pymethods]
 impl PyEndpoint {
     /// A TCP endpoint: many connections, demultiplexed by 4-tuple. `isn_key` (16 bytes) is
-    /// RFC 6528's secret (random when omitted); connection settings as keywords (`mss`, ...).
+    /// RFC 6528's secret (random when omitted; the SYN cookies' key is derived from it);
+    /// `backlog` bounds each listener's connections not yet accepted; `syn_cookies` answers
+    /// SYNs beyond it with SYN cookies (RFC 4987 3.6) instead of dropping them. Connection
+    /// settings as keywords (`mss`, ...).
     #[new]
-    #[pyo3(signature = (isn_key=None, backlog=128, ephemeral_ports=(49152, 65535), **config))]
+    #[pyo3(signature = (
+        isn_key=None, backlog=128, ephemeral_ports=(49152, 65535), syn_cookies=true, **config
+    ))]
     fn new(
         py: Python<'_>,
         isn_key: Option<&[u8]>,
         backlog: usize,
         ephemeral_ports: (u16, u16),
+        syn_cookies: bool,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         // Starts from the endpoint's defaults (a shorter event log per connection than a
@@ -83,6 +89,7 @@ impl PyEndpoint {
         let cfg = EndpointConfig {
             conn: convert::conn_config_from(EndpointConfig::default().conn, config)?,
             backlog,
+            syn_cookies,
             ephemeral_ports,
         };
         let key = self::isn_key(py, isn_key)?;

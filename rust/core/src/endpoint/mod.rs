@@ -1,9 +1,11 @@
 //! An endpoint: many connections on one host, demultiplexed by 4-tuple; listening ports with
-//! a bounded accept queue; RST for segments that belong to no connection (RFC 9293 3.10.7.1).
+//! a bounded accept queue; RST for segments that belong to no connection (RFC 9293 3.10.7.1);
+//! SYN cookies when a listener's backlog is full (see `cookie`).
 //! It speaks whole IP packets, so the same code serves the simulator and real transports.
 //! Periodic calls visit only the connections that may need it (see `schedule`), so their
 //! cost does not grow with the number of idle connections.
 
+mod cookie;
 mod schedule;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -12,6 +14,8 @@ use std::net::{IpAddr, SocketAddr};
 use crate::conn::{self, Config, Connection, Error, Event, State};
 use crate::isn::IsnGenerator;
 use crate::wire::{self, TcpFlags, TcpRepr, WireError};
+use cookie::SynCookies;
+pub use cookie::{COOKIE_MSS_V4, COOKIE_MSS_V6, COOKIE_PERIOD_US};
 use schedule::Schedule;
 
 /// Identifies a connection within its endpoint.
@@ -21,8 +25,18 @@ pub type ConnId = u64;
 pub struct EndpointConfig {
     pub conn: Config,
     /// Connections per listening port that completed (or are completing) the handshake and
-    /// have not been accepted yet; SYNs beyond it are dropped.
+    /// have not been accepted yet; SYNs beyond it are dropped, or answered with a SYN cookie
+    /// (see `syn_cookies`). It also bounds the completed ones alone (the accept queue): while
+    /// that many wait for `accept`, SYNs and cookie ACKs are dropped. Cookie connections join
+    /// the queue behind half-open ones that fill it, so a listener holds at most twice this.
     pub backlog: usize,
+    /// Answer SYNs with SYN cookies when the backlog is full (RFC 4987 3.6), like Linux's
+    /// `tcp_syncookies=1`: never while there is room, so connections keep their window
+    /// scale and SACK whenever they can. A connection completed from a cookie keeps no TCB
+    /// in between, and has the peer's MSS rounded down to a table value (`COOKIE_MSS_V4`,
+    /// `COOKIE_MSS_V6`), no window scaling and no SACK: a cookie has no room for them, as
+    /// Linux's cookies without timestamps. Off: SYNs beyond the backlog are dropped.
+    pub syn_cookies: bool,
     /// First and last port used for active opens.
     pub ephemeral_ports: (u16, u16),
 }
@@ -43,6 +57,7 @@ impl Default for EndpointConfig {
                 ..Config::default()
             },
             backlog: 128,
+            syn_cookies: true,
             ephemeral_ports: (49152, 65535),
         }
     }
@@ -52,6 +67,10 @@ impl Default for EndpointConfig {
 struct Listener {
     /// Passive connections not yet handed to the user, oldest first.
     pending: VecDeque<ConnId>,
+    /// The counter period (`cookie::period`) in which this listener last sent a SYN cookie:
+    /// ACKs are checked as cookies only while one may still be valid (RFC 4987 Appendix A's
+    /// "last overflow time").
+    cookie_period: Option<u64>,
 }
 
 /// Endpoint-wide counters (per-connection ones live in each connection).
@@ -62,7 +81,15 @@ pub struct EndpointCounters {
     /// Packets dropped as malformed, by reason (`WireError::as_str`).
     pub malformed: BTreeMap<&'static str, u64>,
     pub resets_sent: u64,
+    /// SYNs dropped for a full backlog (with SYN cookies, only when the accept queue is full).
     pub syns_dropped_backlog: u64,
+    /// SYN-ACKs sent with a cookie and no TCB kept.
+    pub syn_cookies_sent: u64,
+    /// ACKs that returned a valid cookie and became connections.
+    pub syn_cookies_accepted: u64,
+    /// ACKs to a listener that had sent cookies recently whose cookie did not check (forged,
+    /// stale, for another 4-tuple or ISN); answered with a RST like any stray ACK.
+    pub syn_cookies_rejected: u64,
     /// Well-formed packets dropped without an answer, by reason (see `handle_packet`).
     pub dropped: BTreeMap<&'static str, u64>,
 }
@@ -70,6 +97,7 @@ pub struct EndpointCounters {
 pub struct Endpoint {
     config: EndpointConfig,
     isn: IsnGenerator,
+    cookies: SynCookies,
     conns: BTreeMap<ConnId, Connection>,
     by_tuple: HashMap<(SocketAddr, SocketAddr), ConnId>,
     /// Which listener a passive connection came from, until it is accepted.
@@ -84,7 +112,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// `isn_key` is the secret of RFC 6528's hash; callers draw it at random (the simulator
-    /// from its seed).
+    /// from its seed). The SYN cookies' key is derived from it.
     pub fn new(config: EndpointConfig, isn_key: [u8; 16]) -> Result<Self, Error> {
         config.conn.validate()?;
         if config.ephemeral_ports.0 == 0 || config.ephemeral_ports.0 > config.ephemeral_ports.1 {
@@ -94,6 +122,7 @@ impl Endpoint {
             next_port: config.ephemeral_ports.0,
             config,
             isn: IsnGenerator::new(isn_key),
+            cookies: SynCookies::new(&isn_key),
             conns: BTreeMap::new(),
             by_tuple: HashMap::new(),
             origin: HashMap::new(),
@@ -310,6 +339,10 @@ impl Endpoint {
                     .entry("listen-no-syn-no-ack")
                     .or_insert(0) += 1;
             }
+            // An ACK for no connection may complete a handshake answered with a SYN cookie.
+            Some(l)
+                if !seg.flags.contains(TcpFlags::SYN)
+                    && self.accept_syn_cookie(now, l, local, remote, &seg) => {}
             _ => self.reply_rst(dst, src, &seg),
         }
         Ok(())
@@ -324,9 +357,15 @@ impl Endpoint {
         src: IpAddr,
         seg: &TcpRepr<'_>,
     ) {
-        let queued = self.listeners.get(&listener).map_or(0, |l| l.pending.len());
-        if queued >= self.config.backlog {
-            self.counters.syns_dropped_backlog += 1;
+        let (half_open, complete) = self.queue_lengths(listener);
+        if half_open + complete >= self.config.backlog {
+            // A cookie is no use while the accept queue is full: the ACK that returns it
+            // would be dropped too (Linux drops such SYNs as well).
+            if self.config.syn_cookies && complete < self.config.backlog {
+                self.send_syn_cookie(now, listener, local, remote, seg);
+            } else {
+                self.counters.syns_dropped_backlog += 1;
+            }
             return;
         }
         let iss = self.isn.isn(now, local, remote);
@@ -339,6 +378,24 @@ impl Endpoint {
         if let Some(l) = self.listeners.get_mut(&listener) {
             l.pending.push_back(id);
         }
+    }
+
+    /// A listener's queue: (half-open connections, ones that completed the handshake and
+    /// wait for `accept`).
+    fn queue_lengths(&self, listener: SocketAddr) -> (usize, usize) {
+        let Some(l) = self.listeners.get(&listener) else {
+            return (0, 0);
+        };
+        let half_open = l
+            .pending
+            .iter()
+            .filter(|id| {
+                self.conns
+                    .get(id)
+                    .is_some_and(|c| matches!(c.state(), State::SynReceived | State::Listen))
+            })
+            .count();
+        (half_open, l.pending.len().saturating_sub(half_open))
     }
 
     fn reply_rst(&mut self, local_ip: IpAddr, remote_ip: IpAddr, seg: &TcpRepr<'_>) {
@@ -515,5 +572,7 @@ fn unspecified(ip: IpAddr) -> IpAddr {
     }
 }
 
+#[cfg(test)]
+mod cookie_tests;
 #[cfg(test)]
 mod tests;
