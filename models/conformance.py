@@ -8,6 +8,11 @@ lengths). After every step :mod:`models.harness` compares the core with the spec
 state, variables, segments sent) and checks that what each side read is a prefix of what the
 other sent. A failure is shrunk by Hypothesis and printed as a message sequence chart.
 
+Each side's window scale is drawn too (RFC 7323 2): off, or a shift from 0 to 14 (the
+receive buffer is 4096 bytes, so any shift above 0 is larger than the buffer needs and its
+rounding shows: windows in units of up to 16 KiB). Both sides must offer it for either to
+scale; the spec is handed windows in bytes either way.
+
 Profiles: CI runs :data:`CI_EXAMPLES` examples of up to :data:`CI_STEPS` steps; the
 environment variable ``FERROTCP_CONFORMANCE_EXAMPLES`` (and ``..._STEPS``) select a longer run.
 """
@@ -57,6 +62,8 @@ FLAG_SETS = [
     )
 ]
 SIDES = st.sampled_from(["client", "server"])
+# A side's `window_scale` setting: off (None), the buffer's own shift (0), or larger.
+WINDOW_SCALES = st.sampled_from([None, 0, 0, 1, 3, 7, 11, 14])
 
 
 class Stats:
@@ -80,9 +87,27 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
             client_iss=st.integers(0, 2**32 - 1) | st.sampled_from([0, 2**31 - 1, 2**32 - 1]),
             server_iss=st.integers(0, 2**32 - 1) | st.sampled_from([0, 2**31, 2**32 - 2]),
             simultaneous=st.sampled_from([False, False, False, True]),
+            client_ws=WINDOW_SCALES,
+            server_ws=WINDOW_SCALES,
+            sack=st.sampled_from([(True, True), (True, False), (False, True)]),
         )
-        def open(self, client_iss: int, server_iss: int, simultaneous: bool) -> None:
-            self.h = Harness(spec, client_iss, server_iss, simultaneous)
+        def open(
+            self,
+            client_iss: int,
+            server_iss: int,
+            simultaneous: bool,
+            client_ws: int | None,
+            server_ws: int | None,
+            sack: tuple[bool, bool],
+        ) -> None:
+            self.h = Harness(
+                spec,
+                client_iss,
+                server_iss,
+                simultaneous,
+                client_config={"window_scale": client_ws, "sack_permitted": sack[0]},
+                server_config={"window_scale": server_ws, "sack_permitted": sack[1]},
+            )
             stats.examples += 1
 
         def teardown(self) -> None:

@@ -6,6 +6,11 @@ call, a timer expiry) is judged by :func:`models.oracle.judge`; what the connect
 enters the channel, from which the caller delivers, duplicates or drops segments in any
 order. The Hypothesis state machine (``conformance.py``) and the replay of the Z3 witnesses
 both drive it, so there is one place where the core is compared with the spec.
+
+Segments travel as bytes, options and all, so the two cores negotiate window scaling
+between themselves (RFC 7323 2). The spec speaks of windows in bytes: every segment it
+judges has its window field scaled as its receiver reads it (``Seg.fields(shift)``, with
+the receiver's Snd.Wind.Shift, or the sender's Rcv.Wind.Shift for what a core sent).
 """
 
 from __future__ import annotations
@@ -55,10 +60,17 @@ def _errno_name(exc: OSError) -> str:
 
 class Harness:
     def __init__(
-        self, spec: Spec, client_iss: int, server_iss: int, simultaneous: bool = False
+        self,
+        spec: Spec,
+        client_iss: int,
+        server_iss: int,
+        simultaneous: bool = False,
+        client_config: Mapping[str, Any] | None = None,
+        server_config: Mapping[str, Any] | None = None,
     ) -> None:
         """``simultaneous``: the "server" connects too instead of listening, so the two SYNs
-        cross (RFC 9293 3.5, figure 7)."""
+        cross (RFC 9293 3.5, figure 7). ``client_config`` / ``server_config``: settings
+        over :data:`CONFIG` for one side (``window_scale=3``, ``sack_permitted=False``...)."""
         from ferrotcp import _core
 
         self.spec = spec
@@ -71,20 +83,22 @@ class Harness:
         self.steps = 0
         self._core = _core
         conn = _core.Connection
+        ccfg = {**CONFIG, **(client_config or {})}
+        scfg = {**CONFIG, **(server_config or {})}
         if simultaneous:
             self._open(
                 self.server,
                 "connect",
-                lambda: conn.connect(SERVER_ADDR, CLIENT_ADDR, now=0, iss=server_iss, **CONFIG),
+                lambda: conn.connect(SERVER_ADDR, CLIENT_ADDR, now=0, iss=server_iss, **scfg),
             )
         else:
             self._open(
-                self.server, "listen", lambda: conn.listen(SERVER_ADDR, iss=server_iss, **CONFIG)
+                self.server, "listen", lambda: conn.listen(SERVER_ADDR, iss=server_iss, **scfg)
             )
         self._open(
             self.client,
             "connect",
-            lambda: conn.connect(CLIENT_ADDR, SERVER_ADDR, now=0, iss=client_iss, **CONFIG),
+            lambda: conn.connect(CLIENT_ADDR, SERVER_ADDR, now=0, iss=client_iss, **ccfg),
         )
 
     # --- helpers ------------------------------------------------------------------------
@@ -147,6 +161,9 @@ class Harness:
         counters_before = pre_raw.get("_ooo_bytes", 0)
         sent = [parse(b) for b in p.conn.datagrams_to_send(self.now)]
         post_state, post, raw = self._snapshot(p)
+        # The arriving segment's window as this side reads it; what it sent, as it meant it.
+        in_shift = pre_raw.get("snd_wscale", 0)
+        out_shift = raw.get("rcv_wscale", 0)
         obs = Observation(
             pre_state=pre_state,
             pre=pre,
@@ -159,8 +176,10 @@ class Harness:
             challenge_ok=self._challenge_ok(pre_raw),
             held_grew=self._held_bytes(p) > counters_before,
             raw_post=raw,
+            out_shift=out_shift,
         )
-        pred, problems = judge(self.spec, event, obs, seg.fields() if seg else None, send_n)
+        fields = seg.fields(in_shift) if seg else None
+        pred, problems = judge(self.spec, event, obs, fields, send_n)
         self.fired.update(pred.fired)
         self.steps += 1
         self.trace.events.append(
@@ -168,13 +187,13 @@ class Harness:
                 p.name,
                 "deliver" if seg is not None else ("timeout" if event == "timeout" else "call"),
                 label,
-                _segment(seg) if seg else None,
+                _segment(seg, in_shift) if seg else None,
                 reported,
                 post_state,
             )
         )
         for s in sent:
-            self.trace.events.append(TraceEvent(p.name, "send", "", _segment(s)))
+            self.trace.events.append(TraceEvent(p.name, "send", "", _segment(s, out_shift)))
             self.channel.append((self.other(p).name, build(s, p.addr[0], self.other(p).addr[0])))
         if problems:
             self._fail(problems, f"{p.name} diverged from the spec on {label}")
@@ -216,10 +235,13 @@ class Harness:
 
     def drop(self, index: int) -> None:
         dst, data = self.channel.pop(index)
-        self.trace.events.append(TraceEvent("channel", "drop", f"to {dst}", _segment(parse(data))))
+        shift = self.peer(dst).conn.spec_vars().get("snd_wscale", 0)
+        seg = _segment(parse(data), shift)
+        self.trace.events.append(TraceEvent("channel", "drop", f"to {dst}", seg))
 
     def inject(self, name: str, seg: Seg) -> None:
-        """A segment from nowhere in particular (arbitrary fields) arrives at ``name``."""
+        """A segment from nowhere in particular (arbitrary fields) arrives at ``name``.
+        ``seg.wnd`` is the field on the wire: ``name`` scales it as it scales its peer's."""
         p = self.peer(name)
         src_ip = self.other(p).addr[0]
         data = build(seg, src_ip, p.addr[0])
@@ -241,8 +263,9 @@ class Harness:
         p.received += p.conn.recv()
         # Reading is not an event of the spec (it only opens the receive window, an observed
         # variable), but the window update it may cause is sent and goes into the channel.
+        shift = p.conn.spec_vars().get("rcv_wscale", 0)
         for s in (parse(b) for b in p.conn.datagrams_to_send(self.now)):
-            self.trace.events.append(TraceEvent(p.name, "send", "", _segment(s)))
+            self.trace.events.append(TraceEvent(p.name, "send", "", _segment(s, shift)))
             self.channel.append((self.other(p).name, build(s, p.addr[0], self.other(p).addr[0])))
 
     def close(self, name: str) -> None:
@@ -280,5 +303,6 @@ class Harness:
                 )
 
 
-def _segment(s: Seg) -> Segment:
-    return Segment(s.flag_text(), s.seq, s.ack, s.len, s.wnd)
+def _segment(s: Seg, shift: int) -> Segment:
+    """For the chart: the window in bytes, as the spec sees it."""
+    return Segment(s.flag_text(), s.seq, s.ack, s.len, s.window(shift))

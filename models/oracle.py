@@ -57,6 +57,9 @@ class Observation:
     challenge_ok: bool = True
     held_grew: bool = False
     raw_post: dict[str, int] = field(default_factory=dict)
+    # Rcv.Wind.Shift of the side that sent ``sent`` (RFC 7323 2.3): scales their windows
+    # into the bytes the spec's ``out.wnd`` means.
+    out_shift: int = 0
 
 
 def _inputs(spec: Spec, obs: Observation, send_n: int, fill: int) -> dict[str, Value]:
@@ -98,11 +101,12 @@ def _apply_outputs(
     problems: list[str],
     seg: Mapping[str, Value] | None,
     pre: Mapping[str, Value],
+    out_shift: int = 0,
 ) -> dict[str, Value]:
     """Check each data segment against the [[output]] shapes and apply its effects."""
     vals = dict(values)
     for s in sent:
-        fields = s.fields()
+        fields = s.fields(out_shift)
         carries = s.len > 0 or "FIN" in s.flags
         if not carries or "SYN" in s.flags or "RST" in s.flags:
             continue
@@ -142,7 +146,9 @@ def judge(
     if (pred.error or None) != obs.error:
         problems.append(f"error: spec {pred.error}, core {obs.error}")
     pre_env = {**obs.pre, "state": spec.state_index(obs.pre_state)}
-    after = _apply_outputs(spec, pred.state, pred.values, obs.sent, problems, seg, pre_env)
+    after = _apply_outputs(
+        spec, pred.state, pred.values, obs.sent, problems, seg, pre_env, obs.out_shift
+    )
     for name, var in spec.variables.items():
         if var.role != "state":
             continue
@@ -170,7 +176,7 @@ def check_emissions(
     """Every required segment was sent; every control segment sent has a reason."""
     problems: list[str] = []
     envs = [
-        (s, out_env(spec, pred.state, pred.values, s.fields(), seg, None, pre_env))
+        (s, out_env(spec, pred.state, pred.values, s.fields(obs.out_shift), seg, None, pre_env))
         for s in obs.sent
     ]
     for em, mandatory in pred.emissions:

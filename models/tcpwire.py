@@ -1,5 +1,7 @@
 """Just enough of the TCP header (RFC 9293 3.1) for the conformance tests: read the fields
-the spec talks about from what the core sends, and build arbitrary segments to inject.
+the spec talks about from what the core sends, and build arbitrary segments to inject. Of
+the options, those a SYN negotiates (MSS, window scale, SACK-permitted) are kept, so a
+segment read and built again carries them on.
 
 The core's own parser is in Rust (``rust/core/src/wire``); this one is independent on
 purpose, so that the tests do not take the core's word for what it sent.
@@ -12,6 +14,8 @@ import struct
 from dataclasses import dataclass
 
 FLAG_BITS = {"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10}
+# Option kinds (RFC 9293 3.1, RFC 7323 2.2, RFC 2018 2).
+EOL, NOP, MSS, WSCALE, SACK_PERMITTED = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -21,17 +25,26 @@ class Seg:
     seq: int
     ack: int
     flags: frozenset[str]
-    wnd: int
+    wnd: int  # the 16-bit window field as on the wire (unscaled)
     payload: bytes = b""
+    mss: int | None = None
+    wscale: int | None = None  # the shift of a Window Scale option, as sent (not clamped)
+    sack_permitted: bool = False
 
     @property
     def len(self) -> int:
         return len(self.payload)
 
-    def fields(self) -> dict[str, int | bool]:
-        """The segment as the spec's ``seg.*`` / ``out.*`` names see it."""
+    def window(self, shift: int) -> int:
+        """The window in bytes for a receiver whose Snd.Wind.Shift is ``shift``: a SYN's
+        field is never scaled (RFC 7323 2.2), any other is shifted left (2.3)."""
+        return self.wnd if "SYN" in self.flags else self.wnd << shift
+
+    def fields(self, shift: int = 0) -> dict[str, int | bool]:
+        """The segment as the spec's ``seg.*`` / ``out.*`` names see it, its window in bytes
+        (the spec speaks of bytes; ``shift`` scales the field as the receiver does)."""
         f: dict[str, int | bool] = {"seq": self.seq, "ack": self.ack, "len": self.len}
-        f["wnd"] = self.wnd
+        f["wnd"] = self.window(shift)
         for name in ("SYN", "ACK", "FIN", "RST"):
             f[name] = name in self.flags
         return f
@@ -49,7 +62,45 @@ def parse(data: bytes) -> Seg:
     if offset < 20 or offset > len(data):
         raise ValueError(f"bad data offset {offset}")
     flags = frozenset(n for n, bit in FLAG_BITS.items() if off_flags & bit and n != "PSH")
-    return Seg(sport, dport, seq, ack, flags, wnd, bytes(data[offset:]))
+    mss, wscale, sack_permitted = _options(data[20:offset])
+    return Seg(
+        sport, dport, seq, ack, flags, wnd, bytes(data[offset:]), mss, wscale, sack_permitted
+    )
+
+
+def _options(area: bytes) -> tuple[int | None, int | None, bool]:
+    """MSS, window scale shift and SACK-permitted from an option area; others skipped."""
+    mss, wscale, sack_permitted = None, None, False
+    i = 0
+    while i < len(area):
+        kind = area[i]
+        if kind == EOL:
+            break
+        if kind == NOP:
+            i += 1
+            continue
+        if i + 1 >= len(area) or area[i + 1] < 2 or i + area[i + 1] > len(area):
+            raise ValueError(f"malformed option area {area.hex()}")
+        body = area[i + 2 : i + area[i + 1]]
+        if kind == MSS and len(body) == 2:
+            mss = int.from_bytes(body, "big")
+        elif kind == WSCALE and len(body) == 1:
+            wscale = body[0]
+        elif kind == SACK_PERMITTED and not body:
+            sack_permitted = True
+        i += area[i + 1]
+    return mss, wscale, sack_permitted
+
+
+def _encode_options(seg: Seg) -> bytes:
+    out = b""
+    if seg.mss is not None:
+        out += struct.pack("!BBH", MSS, 4, seg.mss)
+    if seg.wscale is not None:
+        out += bytes([NOP, WSCALE, 3, seg.wscale])
+    if seg.sack_permitted:
+        out += bytes([NOP, NOP, SACK_PERMITTED, 2])
+    return out
 
 
 def _checksum(data: bytes) -> int:
@@ -64,18 +115,19 @@ def _checksum(data: bytes) -> int:
 def build(seg: Seg, src_ip: str, dst_ip: str) -> bytes:
     """Encode ``seg`` with a correct checksum over the IPv4 or IPv6 pseudo-header."""
     bits = sum(FLAG_BITS[f] for f in seg.flags)
+    options = _encode_options(seg)
     header = struct.pack(
         "!HHIIHHHH",
         seg.src_port,
         seg.dst_port,
         seg.seq & 0xFFFFFFFF,
         seg.ack & 0xFFFFFFFF,
-        (5 << 12) | bits,
+        ((5 + len(options) // 4) << 12) | bits,
         seg.wnd & 0xFFFF,
         0,
         0,
     )
-    body = header + seg.payload
+    body = header + options + seg.payload
     src, dst = ipaddress.ip_address(src_ip), ipaddress.ip_address(dst_ip)
     if src.version == 4:
         pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, 6, len(body))

@@ -36,7 +36,11 @@ class Network:
         return self._sim.now
 
     def add_host(self, name: str, addr: str, *, backlog: int = 128, **config: Any) -> Host:
-        """Add a host with IP address ``addr``; keywords set connection options (``mss``...)."""
+        """Add a host with IP address ``addr``; keywords set connection options (``mss``,
+        ``recv_buffer``, ...). ``window_scale`` (default 0) offers window scaling (RFC 7323)
+        with the smallest shift that fits ``recv_buffer`` into 16 bits, or this shift if
+        larger (at most 14); ``None`` offers none. ``sack_permitted`` (default True) offers
+        SACK (RFC 2018). Each is used only if the peer's SYN offers it too."""
         host = Host(self, self._sim.add_host(name, addr, backlog, **config), name, addr)
         self.hosts.append(host)
         return host

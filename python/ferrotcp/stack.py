@@ -55,8 +55,13 @@ class Stack:
     ``faults`` (a :class:`FaultProfile` or a dict of its fields) applies to both directions;
     ``faults_in`` / ``faults_out`` override one. ``pcap`` (a path or binary file) receives
     every packet the stack sends (before outbound faults) and receives (after inbound ones).
+    ``backlog`` bounds each listening socket's connections not yet accepted; beyond it a SYN
+    is answered with a SYN cookie (RFC 4987 3.6: no state kept until the handshake's ACK
+    returns it; such a connection gets the peer's MSS rounded down to a common value and no
+    window scaling or SACK) unless ``syn_cookies`` is False, when it is dropped.
     Other keywords are connection settings, as for ``Network.add_host`` (``mss``,
-    ``min_rto_us``, ``send_buffer``, ...).
+    ``min_rto_us``, ``send_buffer``, ``recv_buffer``, ``window_scale``, ``sack_permitted``,
+    ...).
     """
 
     def __init__(
@@ -69,13 +74,14 @@ class Stack:
         faults_out: Faults = None,
         pcap: str | Path | BinaryIO | None = None,
         backlog: int = 128,
+        syn_cookies: bool = True,
         isn_key: bytes | None = None,
         **config: Any,
     ) -> None:
         self.address = normalize_ip(address)
         self.family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
         self.transport = transport
-        self._ep = _core.Endpoint(isn_key, backlog, **config)
+        self._ep = _core.Endpoint(isn_key, backlog, syn_cookies=syn_cookies, **config)
         both = _profile(faults)
         self._in = _injector(_profile(faults_in) or both, "in")
         self._out = _injector(_profile(faults_out) or both, "out")
@@ -365,7 +371,8 @@ class UdpStack(Stack):
 
     ``bind`` is the UDP address; ``address`` the stack's TCP/IP address (default: the UDP
     one); ``routes`` maps peers' addresses to their UDP addresses; ``default_port`` sends to
-    ``(dst_ip, default_port)`` for addresses with no route.
+    ``(dst_ip, default_port)`` for addresses with no route. Other keywords are
+    :class:`Stack`'s (``faults``, ``pcap``, ``backlog``, ``syn_cookies``, ``mss``, ...).
     """
 
     def __init__(

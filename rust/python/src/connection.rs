@@ -177,7 +177,9 @@ impl PyConnection {
         self.inner.remote().map(sockaddr_tuple)
     }
 
-    /// The TCB variables of RFC 9293 3.3.1 (`snd_una`, `snd_nxt`, `rcv_nxt`, ...).
+    /// The TCB variables of RFC 9293 3.3.1 (`snd_una`, `snd_nxt`, `rcv_nxt`, ...), windows
+    /// in bytes, and what the SYNs negotiated (`wscale_ok`, `snd_wscale`, `rcv_wscale`,
+    /// `sack_ok`: 0 or 1 for the flags).
     fn tcb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         convert::pairs_dict(py, &convert::tcb_pairs(self.inner.tcb()))
     }
@@ -209,6 +211,26 @@ impl PyConnection {
     #[getter]
     fn rcv_wnd(&self) -> u32 {
         self.inner.tcb().rcv_wnd
+    }
+    /// Both SYNs carried a Window Scale option (RFC 7323 2.2): windows are scaled.
+    #[getter]
+    fn wscale_ok(&self) -> bool {
+        self.inner.tcb().wscale_ok
+    }
+    /// The peer's shift, applied to the windows it sends (RFC 7323 2.3 Snd.Wind.Shift).
+    #[getter]
+    fn snd_wscale(&self) -> u8 {
+        self.inner.tcb().snd_wscale
+    }
+    /// Our shift, applied to the windows we send (RFC 7323 2.3 Rcv.Wind.Shift).
+    #[getter]
+    fn rcv_wscale(&self) -> u8 {
+        self.inner.tcb().rcv_wscale
+    }
+    /// Both SYNs carried SACK-permitted (RFC 2018 2).
+    #[getter]
+    fn sack_ok(&self) -> bool {
+        self.inner.tcb().sack_ok
     }
     #[getter]
     fn cwnd(&self) -> u32 {

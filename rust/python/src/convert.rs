@@ -69,6 +69,9 @@ pub fn conn_config_from(base: Config, kwargs: Option<&Bound<'_, PyDict>>) -> PyR
             "log_limit" => c.log_limit = v.extract()?,
             "oow_ack_interval_us" => c.oow_ack_interval_us = v.extract()?,
             "challenge_ack_limit" => c.challenge_ack_limit = v.extract()?,
+            // None: no Window Scale option; n: at least shift n (RFC 7323 2).
+            "window_scale" => c.window_scale = v.extract()?,
+            "sack_permitted" => c.sack_permitted = v.extract()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -168,6 +171,10 @@ pub fn tcb_pairs(t: &Tcb) -> Vec<(&'static str, u64)> {
         ("rcv_nxt", u64::from(t.rcv_nxt.raw())),
         ("rcv_wnd", u64::from(t.rcv_wnd)),
         ("snd_mss", u64::from(t.snd_mss)),
+        ("wscale_ok", u64::from(t.wscale_ok)),
+        ("snd_wscale", u64::from(t.snd_wscale)),
+        ("rcv_wscale", u64::from(t.rcv_wscale)),
+        ("sack_ok", u64::from(t.sack_ok)),
     ]
 }
 
@@ -191,6 +198,9 @@ pub fn endpoint_counters_dict<'py>(
         ("packets_sent", c.packets_sent),
         ("resets_sent", c.resets_sent),
         ("syns_dropped_backlog", c.syns_dropped_backlog),
+        ("syn_cookies_sent", c.syn_cookies_sent),
+        ("syn_cookies_accepted", c.syn_cookies_accepted),
+        ("syn_cookies_rejected", c.syn_cookies_rejected),
     ];
     pairs.extend_from_slice(extra);
     let d = pairs_dict(py, &pairs)?;

@@ -78,12 +78,6 @@ impl Connection {
             && (-reach..=i64::from(self.rcv_wnd()) + 1).contains(&offset)
     }
 
-    /// How far behind RCV.NXT a segment still counts as recent: data can have overtaken it
-    /// by at most one window's worth of sequence space.
-    pub(super) fn reach(&self) -> u32 {
-        (self.config.recv_buffer.min(usize::from(u16::MAX)) as u32).max(1)
-    }
-
     /// An ACK-only segment numbered a little below RCV.NXT: a pure ACK the peer sent before
     /// data that overtook it on the way. Table 6 calls it unacceptable, and the reply it
     /// prescribes would reach the peer as a duplicate ACK; with data flowing both ways a

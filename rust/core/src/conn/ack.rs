@@ -29,7 +29,8 @@ impl Connection {
             self.apply(rules::ACK_TOO_OLD);
             return Err((Disposition::Dropped, rules::ACK_TOO_OLD));
         }
-        let window = u32::from(seg.window);
+        // In bytes: the field scaled by the peer's shift (RFC 7323 2.3).
+        let window = self.seg_wnd(seg);
         if self.persisting {
             // The peer answers our probes: it is alive, however long its window stays shut.
             self.retries = 0;

@@ -101,7 +101,7 @@ impl Connection {
         self.learn_syn_options(remote_ip, seg);
         self.tcb.irs = seg.seq;
         self.tcb.rcv_nxt = seg.seq + 1;
-        self.tcb.snd_wnd = u32::from(seg.window);
+        self.tcb.snd_wnd = self.seg_wnd(seg);
         self.tcb.max_snd_wnd = self.tcb.snd_wnd;
         self.tcb.snd_wl1 = seg.seq;
         self.tcb.snd_wl2 = self.tcb.iss;
@@ -123,6 +123,7 @@ impl Connection {
         let mss = own.min(peer_mss).max(MIN_MSS);
         self.tcb.snd_mss = mss;
         self.cc.set_mss(mss, self.config.initial_window_segments);
+        self.learn_syn_scaling(seg);
     }
 
     /// RFC 9293 3.10.7.3.
@@ -158,7 +159,7 @@ impl Connection {
         self.learn_syn_options(remote_ip, seg);
         self.tcb.irs = seg.seq;
         self.tcb.rcv_nxt = seg.seq + 1;
-        self.tcb.snd_wnd = u32::from(seg.window);
+        self.tcb.snd_wnd = self.seg_wnd(seg);
         self.tcb.max_snd_wnd = self.tcb.snd_wnd;
         self.tcb.snd_wl1 = seg.seq;
         if f.contains(TcpFlags::ACK) {
@@ -199,7 +200,7 @@ impl Connection {
         }
         self.rto_deadline = None;
         self.retries = 0;
-        self.tcb.snd_wnd = u32::from(seg.window);
+        self.tcb.snd_wnd = self.seg_wnd(seg);
         self.tcb.max_snd_wnd = self.tcb.max_snd_wnd.max(self.tcb.snd_wnd);
         self.tcb.snd_wl1 = seg.seq;
         self.tcb.snd_wl2 = seg.ack;

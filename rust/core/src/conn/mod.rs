@@ -15,6 +15,7 @@ mod spec_vars;
 pub mod state;
 mod text;
 mod timers;
+mod window;
 
 #[cfg(test)]
 mod tests;
@@ -74,6 +75,13 @@ pub struct Config {
     /// (RFC 5961 7): a blind attacker's flood of RSTs or SYNs must not turn us into an ACK
     /// generator. 0: no limit.
     pub challenge_ack_limit: u32,
+    /// Window scaling (RFC 7323 2). `None`: our SYN carries no Window Scale option, so
+    /// windows stay 16-bit both ways. `Some(s)`: offer scaling with the shift that fits
+    /// `recv_buffer` into the 16-bit window field (RFC 7323 2.1: the buffer determines the
+    /// scale), but at least `s`; at most 14 (RFC 7323 2.3). See `Config::window_shift`.
+    pub window_scale: Option<u8>,
+    /// Send SACK-permitted on our SYN (RFC 2018 2): the peer may then send SACK blocks.
+    pub sack_permitted: bool,
 }
 
 impl Default for Config {
@@ -91,6 +99,10 @@ impl Default for Config {
             log_limit: 100_000,
             oow_ack_interval_us: 500_000,
             challenge_ack_limit: 10,
+            // Both offered, as RFC 7323 2.2 advises ("a TCP that is prepared to scale
+            // windows SHOULD send the option, even if its own scale factor is 1").
+            window_scale: Some(0),
+            sack_permitted: true,
         }
     }
 }
@@ -121,6 +133,12 @@ impl Config {
         }
         if self.dupack_threshold == 0 {
             return Err(Error::InvalidInput("dupack_threshold must be positive"));
+        }
+        if self
+            .window_scale
+            .is_some_and(|s| s > crate::wire::MAX_WINDOW_SCALE)
+        {
+            return Err(Error::InvalidInput("window_scale must be at most 14"));
         }
         Ok(())
     }
@@ -172,10 +190,18 @@ pub struct Tcb {
     /// Largest window the peer ever offered (RFC 5961 5.2's MAX.SND.WND).
     pub max_snd_wnd: u32,
     pub rcv_nxt: SeqNum,
-    /// The window we advertised last.
+    /// The window we advertised last, in bytes (its field scaled by `rcv_wscale`).
     pub rcv_wnd: u32,
     /// Effective send MSS (ours capped by the peer's option).
     pub snd_mss: u32,
+    /// Both SYNs carried a Window Scale option (RFC 7323 2.2): windows are scaled.
+    pub wscale_ok: bool,
+    /// RFC 7323 2.3's Snd.Wind.Shift: the peer's shift, applied to the windows it sends.
+    pub snd_wscale: u8,
+    /// RFC 7323 2.3's Rcv.Wind.Shift: our shift, applied to the windows we send.
+    pub rcv_wscale: u8,
+    /// Both SYNs carried SACK-permitted (RFC 2018 2).
+    pub sack_ok: bool,
 }
 
 /// A control segment queued for sending that carries no data (RST).
@@ -247,6 +273,11 @@ pub struct Connection {
     last_oow_ack: Option<u64>,
     /// The current one-second window of challenge ACKs: when it began, how many were sent.
     challenge_window: Option<(u64, u32)>,
+    /// The right edge of the receive window we advertised furthest (RCV.NXT + window of an
+    /// ACK we sent), as a stream offset like `rcv_off`; `None` before the first. Scaling
+    /// rounds windows to multiples of 2^rcv_wscale, and the edge must not move left because
+    /// of it (see `window.rs`).
+    rcv_adv: Option<u64>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -275,7 +306,13 @@ impl Connection {
         Ok(Connection {
             rtt: RttEstimator::new(config.rto),
             cc: NewReno::new(mss, config.initial_window_segments, iss),
-            reasm: Reassembly::new(config.recv_buffer),
+            // Held data lies within the receive window, which rounding up to the scale's
+            // granularity may take up to 2^shift - 1 bytes past the buffer (`window.rs`).
+            reasm: Reassembly::new(
+                config
+                    .recv_buffer
+                    .saturating_add(config.window_granularity() - 1),
+            ),
             log: EventLog::new(config.log_limit),
             config,
             local,
@@ -310,6 +347,7 @@ impl Connection {
             scratch: Vec::new(),
             last_oow_ack: None,
             challenge_window: None,
+            rcv_adv: None,
         })
     }
 
@@ -488,7 +526,7 @@ impl Connection {
         if !self.state.is_synchronized() {
             return;
         }
-        let now_wnd = self.rcv_wnd();
+        let now_wnd = self.window_we_would_advertise();
         let step = (self.config.recv_buffer as u32 / 2)
             .min(self.tcb.snd_mss)
             .max(1);
@@ -574,12 +612,6 @@ impl Connection {
     }
 
     // ----- shared helpers for input/output/timers -----
-
-    /// RCV.WND: what is free of the receive buffer (capped by the unscaled 16-bit field).
-    pub(crate) fn rcv_wnd(&self) -> u32 {
-        let free = self.config.recv_buffer.saturating_sub(self.recv_buf.len());
-        free.min(u16::MAX as usize) as u32
-    }
 
     pub(crate) fn set_state(&mut self, now: u64, to: State, rule: RuleId) {
         let from = self.state;

@@ -49,10 +49,12 @@ impl Connection {
         if plan.ack.is_some() {
             flags |= TcpFlags::ACK;
         }
-        let window = self.rcv_wnd();
+        let syn = flags.contains(TcpFlags::SYN);
+        let window = self.window_field(syn);
         let mut options = TcpOptions::default();
-        if flags.contains(TcpFlags::SYN) {
+        if syn {
             options.mss = Some(self.config.mss_for(self.local.ip()));
+            self.syn_options(&mut options, flags.contains(TcpFlags::ACK));
         }
         // Taken out of `self` for the duration so the repr can borrow it while we account.
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -66,7 +68,7 @@ impl Connection {
             seq: plan.seq,
             ack: plan.ack.unwrap_or(SeqNum(0)),
             flags,
-            window: window as u16,
+            window,
             urgent: 0,
             options,
             payload: &scratch,
@@ -107,6 +109,10 @@ impl Connection {
             _ => {}
         }
         if repr.flags.contains(TcpFlags::ACK) {
+            if !repr.flags.contains(TcpFlags::RST) {
+                // A RST's window advertises nothing: the connection is gone.
+                self.note_advertised(repr.window, repr.flags.contains(TcpFlags::SYN));
+            }
             // Any segment carrying ACK answers every pending acknowledgement.
             self.ack_pending = false;
             self.dupack_pending = match plan.reason {
@@ -114,7 +120,6 @@ impl Connection {
                 _ => 0,
             };
             self.challenge_pending = false;
-            self.tcb.rcv_wnd = u32::from(repr.window);
         }
         self.log.push(
             now,

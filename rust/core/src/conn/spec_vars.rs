@@ -70,6 +70,10 @@ impl Connection {
                 "challenge_ack_limit",
                 u64::from(self.config.challenge_ack_limit),
             ),
+            // The spec speaks of windows in bytes; the tests scale the window fields of the
+            // segments they hand it with these (RFC 7323 2.3).
+            ("snd_wscale", u64::from(t.snd_wscale)),
+            ("rcv_wscale", u64::from(t.rcv_wscale)),
         ]
     }
 }

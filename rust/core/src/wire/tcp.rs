@@ -24,7 +24,9 @@ use core::fmt;
 use core::ops::{BitOr, BitOrAssign};
 use std::net::IpAddr;
 
-pub use super::options::{SackBlocks, TcpOptions, MAX_OPTIONS_LEN, MAX_SACK_BLOCKS};
+pub use super::options::{
+    SackBlocks, TcpOptions, MAX_OPTIONS_LEN, MAX_SACK_BLOCKS, MAX_WINDOW_SCALE,
+};
 use super::{checksum, ip::PROTO_TCP, WireError};
 use crate::seq::SeqNum;
 

@@ -2,7 +2,8 @@
 //! segments from the peer are built with [`Peer`], and what we send is drained and parsed
 //! back with [`drain`], so every assertion is about bytes on the wire.
 //!
-//! Per concept, one file: the handshake, data transfer, loss recovery, resets, closing.
+//! Per concept, one file: the handshake, data transfer, loss recovery, resets, closing,
+//! the options negotiated on the SYNs. `script` drives a connection by packet scripts.
 
 mod applied;
 mod chaos;
@@ -10,7 +11,9 @@ mod close;
 mod data;
 mod handshake;
 mod loss;
+mod options;
 mod reset;
+mod script;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -40,6 +43,8 @@ pub(super) struct Sent {
     pub flags: TcpFlags,
     pub window: u16,
     pub mss: Option<u16>,
+    pub window_scale: Option<u8>,
+    pub sack_permitted: bool,
     pub payload: Vec<u8>,
     pub reason: SendReason,
 }
@@ -81,6 +86,8 @@ pub(super) fn drain(c: &mut Connection, now: u64) -> Vec<Sent> {
             flags: seg.flags,
             window: seg.window,
             mss: seg.options.mss,
+            window_scale: seg.options.window_scale,
+            sack_permitted: seg.options.sack_permitted,
             payload: seg.payload.to_vec(),
             reason,
         });
@@ -259,6 +266,8 @@ pub(super) fn deliver(to: &mut Connection, now: u64, from: SocketAddr, s: &Sent)
         urgent: 0,
         options: TcpOptions {
             mss: s.mss,
+            window_scale: s.window_scale,
+            sack_permitted: s.sack_permitted,
             ..TcpOptions::default()
         },
         payload: &s.payload,
