@@ -6,7 +6,7 @@ import pytest
 from ferrotcp.models import check_bmc as bmc
 from ferrotcp.models import check_induction as induction
 from ferrotcp.models import load, mutants
-from ferrotcp.models.report import BOUNDED, COUNTEREXAMPLE, WITNESSED
+from ferrotcp.models.report import BOUNDED, COUNTEREXAMPLE, PROVEN, WITNESSED
 
 PROPERTIES = (
     "handshake agreement",
@@ -81,3 +81,28 @@ def test_induction_keeps_what_is_inductive_and_drops_what_a_step_breaks() -> Non
     assert "ESTABLISHED" in verdict.dropped["never_established (client)"]
     assert "unopened (client)" in verdict.kept and "unopened (server)" in verdict.kept
     assert "send_order (client)" in verdict.kept  # the spec's own [tcb_invariants]
+
+
+def test_the_properties_are_proven_for_every_depth() -> None:
+    """Check 5: (a), (b) and the rest are kept by Houdini with the auxiliary invariants of
+    invariants.toml: an inductive invariant, so they hold after any number of events."""
+    found = {f.name: f for f in induction.check(load())}
+    for name in PROPERTIES:
+        assert found[name].status == PROVEN, found[name].detail
+    assert "auxiliary invariants" not in found  # every candidate invariant was kept
+
+
+@pytest.mark.parametrize(
+    ("mutant_id", "broken"),
+    [("out_of_order_delivered", "in-order prefix delivery"),
+     ("ack_beyond_snd_nxt", "ACK of unsent data ignored")],
+)
+def test_induction_does_not_prove_a_mutant(mutant_id: str, broken: str) -> None:
+    """The proof is not vacuous: on a broken spec the property falls, with the step that
+    breaks it (its counterexample to induction)."""
+    (mutant,) = [m for m in mutants.MUTANTS if m.id == mutant_id]
+    found = {f.name: f for f in induction.check(mutant.spec())}
+    f = found[broken]
+    assert f.status != PROVEN, f"{mutant.mistake}: still proven"
+    assert f.trace is not None and "a step breaks it" in f.detail
+    print(f"{mutant_id}: {f.detail}")

@@ -52,7 +52,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from ferrotcp.models.report import BOUNDED, FAILED, Finding
+from ferrotcp.models.report import BOUNDED, FAILED, PROVEN, Finding
 from ferrotcp.models.spec import SPEC_PATH, Spec, load
 
 PACKAGE = "ferrotcp.models"
@@ -365,6 +365,17 @@ def bmc_depth(report: Report) -> int | None:
     return max(depths) if depths else None
 
 
+def proven_for_every_depth(report: Report) -> list[str]:
+    """The two-peer properties the induction check proved for executions of any length."""
+    return [
+        f.name
+        for r in report.runs
+        if r.check.name == "induction"
+        for f in r.findings
+        if f.status == PROVEN and f.data.get("unbounded")
+    ]
+
+
 def conformance_totals(report: Report) -> dict[str, Any] | None:
     """Examples and steps run, the seed, and the rules covered on the core."""
     found = [f for r in report.runs if r.check.name == "conformance" for f in r.findings]
@@ -462,6 +473,13 @@ def render_text(report: Report) -> str:
             else f"{depth} reached"
         )
         lines.append(f"  BMC depth      {got} (asked for {report.options.depth})")
+    unbounded = proven_for_every_depth(report)
+    if "induction" in selected:
+        lines.append(
+            "  every depth    "
+            + (", ".join(unbounded) if unbounded else "nothing proven")
+            + " (induction: beyond any BMC depth)"
+        )
     totals = conformance_totals(report)
     if totals is not None:
         lines.append(
@@ -515,6 +533,7 @@ def render_json(report: Report) -> str:
             "findings": len(report.findings),
             "counts": counts(report.findings),
             "bmc_depth": bmc_depth(report),
+            "proven_for_every_depth": proven_for_every_depth(report),
             "conformance": conformance_totals(report),
         },
         "findings": [f.to_json() for f in report.findings],
