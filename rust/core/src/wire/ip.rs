@@ -295,9 +295,13 @@ pub fn build_tcp_packet(
 /// checksum verified against the pseudo-header.
 ///
 /// `WrongProtocol` if the protocol / next header is not TCP (IPv6 extension headers are
-/// not walked, so a TCP segment behind one is reported as `WrongProtocol` too).
+/// not walked, so a TCP segment behind one is reported as `WrongProtocol` too); `Fragment`
+/// for an IPv4 fragment, whose payload is only part of a segment.
 pub fn parse_tcp_packet(bytes: &[u8]) -> Result<(IpAddr, IpAddr, TcpRepr<'_>), WireError> {
     let (ip, payload) = IpRepr::parse(bytes)?;
+    if is_ipv4_fragment(bytes) {
+        return Err(WireError::Fragment);
+    }
     if ip.protocol() != PROTO_TCP {
         return Err(WireError::WrongProtocol);
     }
@@ -611,11 +615,16 @@ mod tests {
         fix_ipv4_checksum(&mut pkt);
         assert!(is_ipv4_fragment(&pkt));
         assert!(IpRepr::parse(&pkt).is_ok());
+        // A first fragment carries a whole-looking header: refused as a fragment, not as
+        // the bad checksum its partial payload may give.
+        assert_eq!(parse_tcp_packet(&pkt).err(), Some(WireError::Fragment));
         pkt[6] = 0x00;
         pkt[7] = 0x01; // offset 8
         fix_ipv4_checksum(&mut pkt);
         assert!(is_ipv4_fragment(&pkt));
+        assert_eq!(parse_tcp_packet(&pkt).err(), Some(WireError::Fragment));
         assert!(!is_ipv4_fragment(&build(V6_SRC, V6_DST, &tcp)));
+        assert!(parse_tcp_packet(&build(V4_SRC, V4_DST, &tcp)).is_ok());
     }
 
     #[test]

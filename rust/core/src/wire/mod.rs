@@ -48,11 +48,15 @@ pub enum WireError {
     BufferTooSmall,
     /// The packet would not fit in the IP length fields.
     PayloadTooLarge,
+    /// An IPv4 fragment (MF set or a non-zero offset): not reassembled (RFC 9293 3.9.1.1
+    /// leaves reassembly to IP); counted apart, not as the bad checksum its partial
+    /// payload would give.
+    Fragment,
 }
 
 impl WireError {
     /// Every variant, in declaration order (for registering counters up front).
-    pub const ALL: [WireError; 12] = [
+    pub const ALL: [WireError; 13] = [
         WireError::Truncated,
         WireError::BadVersion,
         WireError::BadHeaderLength,
@@ -65,6 +69,7 @@ impl WireError {
         WireError::AddressFamilyMismatch,
         WireError::BufferTooSmall,
         WireError::PayloadTooLarge,
+        WireError::Fragment,
     ];
 
     /// A stable kebab-case key, suitable as a counter or metric label. Never changes once
@@ -83,6 +88,7 @@ impl WireError {
             WireError::AddressFamilyMismatch => "address-family-mismatch",
             WireError::BufferTooSmall => "buffer-too-small",
             WireError::PayloadTooLarge => "payload-too-large",
+            WireError::Fragment => "ip-fragment",
         }
     }
 }
@@ -104,6 +110,7 @@ impl fmt::Display for WireError {
             }
             WireError::BufferTooSmall => "output buffer is too small",
             WireError::PayloadTooLarge => "payload is too large for the IP length field",
+            WireError::Fragment => "IPv4 fragment (fragments are not reassembled)",
         };
         f.write_str(msg)
     }
@@ -135,9 +142,13 @@ mod tests {
     #[test]
     fn all_lists_every_variant_once() {
         let set: HashSet<WireError> = WireError::ALL.iter().copied().collect();
-        assert_eq!(set.len(), 12);
+        assert_eq!(set.len(), WireError::ALL.len());
         let msgs: HashSet<String> = WireError::ALL.iter().map(|e| e.to_string()).collect();
-        assert_eq!(msgs.len(), 12, "Display messages should be distinct");
+        assert_eq!(
+            msgs.len(),
+            WireError::ALL.len(),
+            "Display messages should be distinct"
+        );
         let err: Box<dyn std::error::Error> = Box::new(WireError::Truncated);
         assert!(!err.to_string().is_empty());
     }
