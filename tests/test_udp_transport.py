@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from ferrotcp import Endpoint, FaultProfile, UdpStack, UdpTransport
@@ -153,6 +154,23 @@ def test_transfer_over_udp_is_byte_exact() -> None:
         assert counters["malformed"] == {}
         # Packets cross into the core in batches: a window's burst is one call, not dozens.
         assert counters["receive_batches"] * 2 < counters["packets_received"], counters
+
+
+def test_udp_stack_segments_fit_a_1500_byte_path(tmp_path: Path) -> None:
+    """Full segments plus the UDP wrapping stay within Ethernet's MTU: the IP packets the
+    stack sends are at most 1500 - 28 bytes, and a bulk transfer fills them."""
+    import dpkt
+    from ferrotcp.stack import udp_mss
+
+    assert udp_mss("127.0.0.1") == 1432 and udp_mss("::1") == 1412
+    cap = tmp_path / "client.pcap"
+    data = random.Random(2).randbytes(200_000)
+    with stack_pair(pcap=str(cap)) as (server, client):
+        r = two_way(server, client, data, b"")
+        assert digest(r.got_up) == digest(data)
+    with cap.open("rb") as f:
+        sizes = [len(pkt) for _, pkt in dpkt.pcap.Reader(f)]
+    assert max(sizes) == 1500 - 20 - 8, sizes[:20]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3], ids=lambda s: f"seed={s}")

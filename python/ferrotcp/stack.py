@@ -372,7 +372,9 @@ class UdpStack(Stack):
     ``bind`` is the UDP address; ``address`` the stack's TCP/IP address (default: the UDP
     one); ``routes`` maps peers' addresses to their UDP addresses; ``default_port`` sends to
     ``(dst_ip, default_port)`` for addresses with no route. Other keywords are
-    :class:`Stack`'s (``faults``, ``pcap``, ``backlog``, ``syn_cookies``, ``mss``, ...).
+    :class:`Stack`'s (``faults``, ``pcap``, ``backlog``, ``syn_cookies``, ``mss``, ...);
+    ``mss`` defaults to :func:`udp_mss` (1432 over IPv4), so that a full segment and its
+    UDP wrapping fit a 1500-byte path unfragmented.
     """
 
     def __init__(
@@ -385,6 +387,7 @@ class UdpStack(Stack):
         **kwargs: Any,
     ) -> None:
         transport = UdpTransport(bind, routes=routes, default_port=default_port)
+        kwargs.setdefault("mss", udp_mss(transport.address[0]))
         try:
             super().__init__(transport, address or transport.address[0], **kwargs)
         except BaseException:
@@ -400,6 +403,20 @@ class UdpStack(Stack):
     def add_route(self, ip: str, udp_addr: tuple[str, int]) -> None:
         with self._lock:
             self.udp.add_route(ip, udp_addr)
+
+
+#: The path MTU UDP stacks plan for: Ethernet's, the common case between hosts.
+UDP_PATH_MTU = 1500
+
+
+def udp_mss(udp_host: str) -> int:
+    """The MSS that keeps one segment in one unfragmented datagram over a 1500-byte path:
+    the outer IP header (IPv4 20, IPv6 40 bytes) and UDP's 8 come off, then the inner IPv4
+    and TCP headers (20 + 20; an IPv6 connection takes 20 more off itself, RFC 9293 3.7.1).
+    1432 over IPv4, 1412 over IPv6. Loopback would carry more, but a stack that is told to
+    talk to another host should not fragment every full segment (RFC 8900)."""
+    outer = 40 if ":" in udp_host else 20
+    return UDP_PATH_MTU - outer - 8 - 20 - 20
 
 
 def _now_us() -> int:
