@@ -64,6 +64,13 @@ CALL_INPUTS: dict[str, Value] = {
     "oow_ok": True,
     "challenge_ok": True,
     "n": SEND_N,
+    # A timer event is the next timer's expiry; the keep-alive timer runs only while no
+    # other protocol timer does (the spec's `keepalive_idle`), so when it runs it is the one.
+    "keepalive_due": True,
+    # Likewise the delayed-ACK timer: it runs (`ack_delayed`) only right after text whose
+    # ACK waits, and then it is the next to expire. `ack_delay_ok` bears on no timer or call.
+    "ack_delay_ok": False,
+    "ack_timer": True,
 }
 
 Key = tuple[Value | str, ...]  # an abstraction: its feature values, or ("CLOSED",)
@@ -78,6 +85,7 @@ RELATIONS = (
     "queued == 0",
     "umin(dupacks, dupack_threshold)",
     "umin(retries, max_retries)",
+    "umin(keepalive_probes, keepalive_count)",
 )
 
 

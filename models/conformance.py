@@ -64,6 +64,16 @@ FLAG_SETS = [
 SIDES = st.sampled_from(["client", "server"])
 # A side's `window_scale` setting: off (None), the buffer's own shift (0), or larger.
 WINDOW_SCALES = st.sampled_from([None, 0, 0, 1, 3, 7, 11, 14])
+# A side's keep-alives (RFC 9293 3.8.4): mostly off, the default; else with times short enough
+# that a few timer steps probe and give up (the harness jumps to each expiry anyway), and one
+# probe or a few.
+KEEPALIVE_ON = {
+    "keepalive": True,
+    "keepalive_idle_us": 3_000_000,
+    "keepalive_interval_us": 1_000_000,
+}
+KEEPALIVES = st.sampled_from([{}, {}, {**KEEPALIVE_ON, "keepalive_count": 1},
+                              {**KEEPALIVE_ON, "keepalive_count": 3}])
 
 
 class Stats:
@@ -90,6 +100,8 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
             client_ws=WINDOW_SCALES,
             server_ws=WINDOW_SCALES,
             sack=st.sampled_from([(True, True), (True, False), (False, True)]),
+            client_ka=KEEPALIVES,
+            server_ka=KEEPALIVES,
         )
         def open(
             self,
@@ -99,14 +111,16 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
             client_ws: int | None,
             server_ws: int | None,
             sack: tuple[bool, bool],
+            client_ka: dict[str, Any],
+            server_ka: dict[str, Any],
         ) -> None:
             self.h = Harness(
                 spec,
                 client_iss,
                 server_iss,
                 simultaneous,
-                client_config={"window_scale": client_ws, "sack_permitted": sack[0]},
-                server_config={"window_scale": server_ws, "sack_permitted": sack[1]},
+                client_config={"window_scale": client_ws, "sack_permitted": sack[0], **client_ka},
+                server_config={"window_scale": server_ws, "sack_permitted": sack[1], **server_ka},
             )
             stats.examples += 1
 

@@ -82,6 +82,16 @@ MUTANTS: tuple[Mutant, ...] = (
         (('from = ["FIN_WAIT_2"]\nto = "TIME_WAIT"', 'from = ["FIN_WAIT_2"]\nto = "CLOSED"'),),
     ),
     Mutant(
+        "keepalive_while_outstanding",
+        "a keep-alive is sent while data is outstanding (RFC 9293 3.8.4, MUST-26)",
+        (
+            (
+                'or state == FIN_WAIT_2) and snd_una == snd_max and queued == 0',
+                'or state == FIN_WAIT_2) and queued == 0',
+            ),
+        ),
+    ),
+    Mutant(
         "fin_out_of_order",
         "a FIN is accepted out of order",
         (

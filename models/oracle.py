@@ -56,6 +56,11 @@ class Observation:
     oow_ok: bool = True
     challenge_ok: bool = True
     held_grew: bool = False
+    # A timer event on which the core's keep-alive timer had expired (`in.keepalive_due`).
+    keepalive_due: bool = False
+    # The delayed ACK (RFC 9293 3.8.6.3): `in.ack_delay_ok` and `in.ack_timer`.
+    ack_delay_ok: bool = False
+    ack_timer: bool = False
     raw_post: dict[str, int] = field(default_factory=dict)
     # Rcv.Wind.Shift of the side that sent ``sent`` (RFC 7323 2.3): scales their windows
     # into the bytes the spec's ``out.wnd`` means.
@@ -70,6 +75,9 @@ def _inputs(spec: Spec, obs: Observation, send_n: int, fill: int) -> dict[str, V
         "oow_ok": obs.oow_ok,
         "challenge_ok": obs.challenge_ok,
         "n": send_n,
+        "keepalive_due": obs.keepalive_due,
+        "ack_delay_ok": obs.ack_delay_ok,
+        "ack_timer": obs.ack_timer,
     }
 
 

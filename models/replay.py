@@ -21,10 +21,19 @@ from .harness import CLIENT_ADDR, SERVER_ADDR, Divergence, Harness
 from .report import FAILED, PASSED, Finding
 from .spec import Spec
 from .tcpwire import Seg
+from .witness import CONFIG as WITNESS_CONFIG
 from .witness import OUTPUT, Pipelines, Witness, solve_step
 
 CLIENT_ISN = 1000
 SERVER_ISN = 5000
+# Keep-alives on, with the witnesses' probe count (``witness.CONFIG``); the times are the
+# environment's (a replayed expiry waits for whichever timer is next).
+KEEPALIVE: dict[str, Any] = {
+    "keepalive": True,
+    "keepalive_idle_us": 10_000_000,
+    "keepalive_interval_us": 1_000_000,
+    "keepalive_count": WITNESS_CONFIG["keepalive_count"],
+}
 
 
 class ReplayError(AssertionError):
@@ -79,7 +88,12 @@ def replay(spec: Spec, w: Witness, pipelines: Pipelines | None = None) -> Harnes
     """Drive the core through ``w``; raises :class:`ReplayError` (or the oracle's
     :class:`Divergence`) when the core cannot be brought to apply the recorded rules."""
     pipelines = pipelines or Pipelines(spec)
-    h = Harness(spec, CLIENT_ISN, SERVER_ISN)
+    # Every ACK at once and every write sent at once (RFC 9293 3.8.6.3, 3.7.4): a witness's
+    # timer event means the timer its rules name, and a delayed ACK would expire first.
+    # Only a witness of the delayed-ACK timer itself needs it on.
+    delack = any("timer.delayed_ack" in s.fired for s in w.steps)
+    config = {**KEEPALIVE, "nodelay": True, "delayed_ack_us": 40_000 if delack else 0}
+    h = Harness(spec, CLIENT_ISN, SERVER_ISN, client_config=config, server_config=config)
     side = "client" if w.steps and w.steps[0].event == "connect" else "server"
     peer_addr = SERVER_ADDR if side == "client" else CLIENT_ADDR
     me = h.peer(side)

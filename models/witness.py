@@ -43,8 +43,15 @@ from .symbolic import (
 )
 
 OUTPUT = "output"  # the event name of the output process in a witness
-# Small limits so that giving up (RFC 9293 3.8.3 R2) and fast retransmit are a few events away.
-CONFIG: dict[str, Value] = {"reach": 65535, "dupack_threshold": 3, "max_retries": 3}
+# Small limits so that giving up (RFC 9293 3.8.3 R2), fast retransmit and giving up on
+# keep-alives (RFC 9293 3.8.4: two probes, so that one unanswered probe is not the end) are a
+# few events away.
+CONFIG: dict[str, Value] = {
+    "reach": 65535,
+    "dupack_threshold": 3,
+    "max_retries": 3,
+    "keepalive_count": 2,
+}
 ISN = 1000  # our ISN (in.isn): readable numbers in witnesses
 PEER_ISN = 5000  # the peer's, preferred for the SYNs Z3 makes up
 SEND_N = 100  # bytes one SEND queues
@@ -207,8 +214,19 @@ ENV_MACROS: tuple[tuple[str, str], ...] = (
         "not env_off and (pre.held or fired.data.out_of_order) and lt(rcv_nxt, env_held_to)",
     ),
 )
+# The delayed-ACK timer runs after in-order text whose ACK may wait and did (RFC 9293
+# 3.8.6.3): no gap filled, no FIN with it. Any later step is taken to have sent an ACK (an
+# under-approximation: the witnesses wait for the timer right away or not at all).
+ENV_MACROS += (
+    (
+        "env_ack_delayed",
+        "not env_off and fired.data.in_order and in.ack_delay_ok and not pre.held "
+        "and not fin_received",
+    ),
+)
 # Each observed variable after a step.
 ENVIRONMENT: dict[str, str] = {
+    "ack_delayed": "env_ack_delayed",
     "queued": "env_queued",
     "persisting": "env_persisting",
     "rto_armed": "env_rto_armed",

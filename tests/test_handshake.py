@@ -70,8 +70,12 @@ def pump(a: Connection, b: Connection, now: int) -> int:
 
 
 def test_sans_io_connections_back_to_back() -> None:
-    client = Connection.connect(("192.0.2.1", 5000), ("192.0.2.2", 80), now=0, iss=1000)
-    server = Connection.listen(("192.0.2.2", 80), iss=9000)
+    # Every segment acknowledged at once: `pump` moves segments without letting time pass,
+    # so a delayed ACK (RFC 9293 3.8.6.3) would hold the sender's last, Nagle-held segment.
+    client = Connection.connect(
+        ("192.0.2.1", 5000), ("192.0.2.2", 80), now=0, iss=1000, delayed_ack_us=0
+    )
+    server = Connection.listen(("192.0.2.2", 80), iss=9000, delayed_ack_us=0)
     assert client.state == "SYN-SENT" and server.state == "LISTEN"
     pump(client, server, 0)
     assert client.state == server.state == "ESTABLISHED"

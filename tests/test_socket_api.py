@@ -130,10 +130,13 @@ def test_addresses_options_and_context_manager() -> None:
         with pytest.raises(OSError) as e:
             server.socket().bind(("", PORT))
         assert e.value.errno == errno.EADDRINUSE
+        # Nagle's algorithm is on by default (RFC 9293 3.7.4); TCP_NODELAY turns it off.
+        assert c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         assert c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
-        for level, opt, value in [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0),
-                                  (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        assert c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        for level, opt, value in [(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)]:
             with pytest.raises(OSError) as e:
                 c.setsockopt(level, opt, value)
             assert e.value.errno == errno.ENOPROTOOPT

@@ -40,7 +40,11 @@ class Network:
         ``recv_buffer``, ...). ``window_scale`` (default 0) offers window scaling (RFC 7323)
         with the smallest shift that fits ``recv_buffer`` into 16 bits, or this shift if
         larger (at most 14); ``None`` offers none. ``sack_permitted`` (default True) offers
-        SACK (RFC 2018). Each is used only if the peer's SYN offers it too."""
+        SACK (RFC 2018). Each is used only if the peer's SYN offers it too. ``keepalive=True``
+        turns TCP keep-alives on (RFC 9293 3.8.4; off by default), with
+        ``keepalive_idle_us`` (default 2 h), ``keepalive_interval_us`` (75 s) and
+        ``keepalive_count`` (9): a connection idle that long probes its peer, and fails with
+        ``TimeoutError`` when that many probes in a row go unanswered."""
         host = Host(self, self._sim.add_host(name, addr, backlog, **config), name, addr)
         self.hosts.append(host)
         return host
@@ -191,6 +195,25 @@ class SimConnection:
     def abort(self) -> None:
         """Reset the connection at once."""
         self._sim.abort(self.host.id, self.id)
+
+    def set_keepalive(
+        self,
+        enabled: bool,
+        idle_us: int | None = None,
+        interval_us: int | None = None,
+        count: int | None = None,
+    ) -> None:
+        """Turn TCP keep-alives (RFC 9293 3.8.4) on or off for this connection. After
+        ``idle_us`` without a segment from the peer while nothing of ours is outstanding, a
+        probe goes out, then one every ``interval_us``; after ``count`` unanswered probes the
+        connection fails with ``TimeoutError``. Parameters not given keep their values
+        (the host's, else 2 h, 75 s and 9)."""
+        self._sim.set_keepalive(self.host.id, self.id, enabled, idle_us, interval_us, count)
+
+    @property
+    def keepalive(self) -> tuple[int, int, int] | None:
+        """``(idle_us, interval_us, count)`` while keep-alives are on, else None."""
+        return self._sim.keepalive(self.host.id, self.id)
 
     def _raise_failure(self) -> None:
         err = self._sim.error(self.host.id, self.id)

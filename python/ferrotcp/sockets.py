@@ -18,6 +18,7 @@ import socket as _socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from ferrotcp.sockopts import Keepalive
 from ferrotcp.trace import format_trace
 from ferrotcp.transports.udp import normalize_ip
 
@@ -53,6 +54,12 @@ class Socket:
         self._shut_rd = False
         self._shut_wr = False
         self._error_reported = False
+        # SO_KEEPALIVE and TCP_KEEP* (see ferrotcp.sockopts), kept for the connection to come
+        # and inherited by accepted ones, as on Linux.
+        self._keepalive = Keepalive()
+        # TCP_NODELAY set before there is a connection (or on a listener, whose accepted
+        # connections inherit it, as on Linux).
+        self._nodelay = False
 
     def __repr__(self) -> str:
         try:
@@ -130,7 +137,14 @@ class Socket:
             raise _oserror(OSError, errno.EINVAL, "the socket is not listening")
         conn = self._stack.wait(lambda ep, now: ep.accept(addr), self._timeout)
         peer = self._stack.call(lambda ep, now: ep.remote(conn))
-        return Socket(self._stack, _conn=conn), peer or ("", 0)
+        if self._nodelay:
+            self._stack.call(lambda ep, now: ep.set_nodelay(conn, True))
+        keepalive = self._keepalive
+        if keepalive.on:
+            self._stack.call(lambda ep, now: keepalive.apply(ep, conn))
+        accepted = Socket(self._stack, _conn=conn)
+        accepted._keepalive = keepalive
+        return accepted, peer or ("", 0)
 
     def connect(self, address: tuple[str, int]) -> None:
         """Open a connection; ``ConnectionRefusedError`` if the peer resets it,
@@ -150,6 +164,11 @@ class Socket:
         local = (ip or self._stack.address, self._port or 0)
         conn = self._stack.call(lambda ep, now: ep.connect(now, local, remote))
         self._conn = conn
+        if self._nodelay:
+            self._stack.call(lambda ep, now: ep.set_nodelay(conn, True))
+        keepalive = self._keepalive
+        if keepalive.on:
+            self._stack.call(lambda ep, now: keepalive.apply(ep, conn))
         if self._timeout == 0:
             raise _oserror(BlockingIOError, errno.EINPROGRESS)
 
@@ -312,24 +331,42 @@ class Socket:
         return self._timeout != 0.0
 
     def setsockopt(self, level: int, optname: int, value: int | Buffer) -> None:
-        """Only ``TCP_NODELAY`` on: the core has no Nagle algorithm and no delayed ACKs, so
-        segments always leave at once. Every other option raises ``ENOPROTOOPT``."""
+        """Only ``TCP_NODELAY``: on turns Nagle's algorithm off for this connection (RFC 9293
+        3.7.4, MUST-17), off turns it back on (the default). Set before ``connect`` it
+        applies from the connection's first segment. ``SO_KEEPALIVE``, ``TCP_KEEPIDLE``,
+        ``TCP_KEEPINTVL``, ``TCP_KEEPCNT``: TCP keep-alives (RFC 9293 3.8.4), as on Linux
+        (see :mod:`ferrotcp.sockopts`). Every other option raises ``ENOPROTOOPT``."""
         self._check_open()
+        keepalive = self._keepalive.set(level, optname, value)
+        if keepalive is not None:
+            self._keepalive = keepalive
+            conn = self._conn
+            if conn is not None:
+                self._stack.call(lambda ep, now: keepalive.apply(ep, conn))
+            return
         if (level, optname) == (_socket.IPPROTO_TCP, _socket.TCP_NODELAY):
             on = value if isinstance(value, int) else int.from_bytes(bytes(value), "little")
-            if on:
-                return
-            raise _oserror(OSError, errno.ENOPROTOOPT,
-                           "ferrotcp has no Nagle algorithm: TCP_NODELAY cannot be turned off")
+            self._nodelay = bool(on)
+            if self._conn is not None:
+                cid: int = self._conn
+                self._stack.call(lambda ep, now: ep.set_nodelay(cid, bool(on)))
+            return
         raise _oserror(OSError, errno.ENOPROTOOPT, f"option ({level}, {optname}) is not "
                        "supported by ferrotcp")
 
     def getsockopt(self, level: int, optname: int) -> int:
-        """``TCP_NODELAY`` (always 1), ``SO_TYPE``, and ``SO_ERROR`` (the pending failure's
-        errno, which reading reports and clears)."""
+        """``TCP_NODELAY`` (1 when Nagle's algorithm is off), ``SO_TYPE``, and ``SO_ERROR``
+        (the pending failure's errno, which reading reports and clears), and the keep-alive
+        options (``SO_KEEPALIVE``, ``TCP_KEEPIDLE``, ``TCP_KEEPINTVL``, ``TCP_KEEPCNT``)."""
         self._check_open()
+        known = self._keepalive.get(level, optname)
+        if known is not None:
+            return known
         if (level, optname) == (_socket.IPPROTO_TCP, _socket.TCP_NODELAY):
-            return 1
+            if self._conn is None:
+                return int(self._nodelay)
+            cid: int = self._conn
+            return int(self._stack.call(lambda ep, now: ep.nodelay(cid)))
         if (level, optname) == (_socket.SOL_SOCKET, _socket.SO_TYPE):
             return _socket.SOCK_STREAM
         if (level, optname) == (_socket.SOL_SOCKET, _socket.SO_ERROR):

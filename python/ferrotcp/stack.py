@@ -61,7 +61,8 @@ class Stack:
     window scaling or SACK) unless ``syn_cookies`` is False, when it is dropped.
     Other keywords are connection settings, as for ``Network.add_host`` (``mss``,
     ``min_rto_us``, ``send_buffer``, ``recv_buffer``, ``window_scale``, ``sack_permitted``,
-    ...).
+    ``keepalive``, ``keepalive_idle_us``, ...); sockets set keep-alives per connection with
+    ``SO_KEEPALIVE`` and ``TCP_KEEPIDLE``/``TCP_KEEPINTVL``/``TCP_KEEPCNT``.
     """
 
     def __init__(

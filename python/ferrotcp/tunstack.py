@@ -35,7 +35,7 @@ class TunStack(Stack):
     is expected to be set up already (``netconf.setup_commands`` lists the commands). The
     device, if this stack created it, disappears when the stack closes. Other keywords are
     :class:`Stack`'s (``faults``, ``pcap``, ``backlog``, ``syn_cookies``, ``mss``,
-    ``min_rto_us``, ...).
+    ``min_rto_us``, ``keepalive``, ...).
     """
 
     def __init__(

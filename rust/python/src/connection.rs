@@ -130,6 +130,31 @@ impl PyConnection {
         self.inner.handle_timeout(now);
     }
 
+    /// Turn TCP keep-alives (RFC 9293 3.8.4) on or off. Parameters not given keep their
+    /// current values (Linux's defaults the first time: 2 h idle, 75 s interval, 9 probes).
+    #[pyo3(signature = (enabled, idle_us=None, interval_us=None, count=None))]
+    fn set_keepalive(
+        &mut self,
+        enabled: bool,
+        idle_us: Option<u64>,
+        interval_us: Option<u64>,
+        count: Option<u32>,
+    ) -> PyResult<()> {
+        let k = convert::keepalive_settings(
+            self.inner.keepalive(),
+            enabled,
+            idle_us,
+            interval_us,
+            count,
+        )?;
+        self.inner.set_keepalive(k).map_err(to_py)
+    }
+
+    /// `(idle_us, interval_us, count)` of the keep-alives, or None when they are off.
+    fn keepalive(&self) -> Option<(u64, u64, u32)> {
+        convert::keepalive_tuple(self.inner.keepalive())
+    }
+
     /// The next event as `(name, detail)`: `connected`, `readable`, `peer-closed`, `closed`,
     /// or `error` with `refused`, `reset` or `timed-out`.
     fn next_event(&mut self) -> Option<(&'static str, Option<&'static str>)> {
@@ -139,6 +164,17 @@ impl PyConnection {
     /// Queue data; returns how many bytes the send buffer took.
     fn send(&mut self, data: &[u8]) -> PyResult<usize> {
         self.inner.send(data).map_err(to_py)
+    }
+
+    /// Nagle's algorithm off (True) or on (RFC 9293 3.7.4; the socket API's TCP_NODELAY).
+    #[getter]
+    fn get_nodelay(&self) -> bool {
+        self.inner.config().nodelay
+    }
+
+    #[setter]
+    fn set_nodelay(&mut self, on: bool) {
+        self.inner.set_nodelay(on);
     }
 
     /// Up to `max` in-order received bytes (all of them when `max` is negative).

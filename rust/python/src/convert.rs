@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use ferrotcp_core::conn::{Config, Counters, EventLog, LogEntry, LogKind, Tcb};
+use ferrotcp_core::conn::{Config, Counters, EventLog, Keepalive, LogEntry, LogKind, Tcb};
 use ferrotcp_core::endpoint::EndpointCounters;
 use ferrotcp_core::sim::LinkConfig;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -50,9 +50,74 @@ pub fn conn_config(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
     conn_config_from(Config::default(), kwargs)
 }
 
+/// The keep-alive keywords (RFC 9293 3.8.4): `keepalive` (bool) turns them on or off;
+/// `keepalive_idle_us`, `keepalive_interval_us`, `keepalive_count` set their parameters
+/// over `current` (or Linux's defaults). Parameters with keep-alives off are refused rather
+/// than silently ignored. The keys are taken out of `kw`.
+fn take_keepalive(
+    current: Option<Keepalive>,
+    kw: &Bound<'_, PyDict>,
+) -> PyResult<Option<Keepalive>> {
+    let take = |key: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+        let v = kw.get_item(key)?;
+        if v.is_some() {
+            kw.del_item(key)?;
+        }
+        Ok(v)
+    };
+    let on = match take("keepalive")? {
+        Some(v) => v.extract::<bool>()?,
+        None => current.is_some(),
+    };
+    let idle = take("keepalive_idle_us")?
+        .map(|v| v.extract())
+        .transpose()?;
+    let interval = take("keepalive_interval_us")?
+        .map(|v| v.extract())
+        .transpose()?;
+    let count = take("keepalive_count")?.map(|v| v.extract()).transpose()?;
+    keepalive_settings(current, on, idle, interval, count)
+}
+
+/// Keep-alive settings: off, or `current`'s (else the defaults) with the given values over
+/// them. Values given while turning keep-alives off are an error.
+pub fn keepalive_settings(
+    current: Option<Keepalive>,
+    on: bool,
+    idle_us: Option<u64>,
+    interval_us: Option<u64>,
+    count: Option<u32>,
+) -> PyResult<Option<Keepalive>> {
+    if !on {
+        if idle_us.is_some() || interval_us.is_some() || count.is_some() {
+            return Err(PyValueError::new_err(
+                "keep-alive parameters given with keep-alives off: pass keepalive=True",
+            ));
+        }
+        return Ok(None);
+    }
+    let mut k = current.unwrap_or_default();
+    k.idle_us = idle_us.unwrap_or(k.idle_us);
+    k.interval_us = interval_us.unwrap_or(k.interval_us);
+    k.count = count.unwrap_or(k.count);
+    k.validate().map_err(crate::errors::to_py)?;
+    Ok(Some(k))
+}
+
+/// `(idle_us, interval_us, count)`, or None when keep-alives are off.
+pub fn keepalive_tuple(k: Option<Keepalive>) -> Option<(u64, u64, u32)> {
+    k.map(|k| (k.idle_us, k.interval_us, k.count))
+}
+
 /// `base` with the keyword settings applied over it.
 pub fn conn_config_from(base: Config, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
     let mut c = base;
+    // A copy: the keep-alive keys are taken out of it before the table below sees the rest.
+    let kwargs = kwargs.map(|kw| kw.copy()).transpose()?;
+    if let Some(kw) = &kwargs {
+        c.keepalive = take_keepalive(c.keepalive, kw)?;
+    }
+    let kwargs = kwargs.as_ref();
     apply(&mut c, kwargs, "connection", |c, k, v| {
         match k {
             "mss" => c.mss = v.extract()?,
@@ -72,6 +137,10 @@ pub fn conn_config_from(base: Config, kwargs: Option<&Bound<'_, PyDict>>) -> PyR
             // None: no Window Scale option; n: at least shift n (RFC 7323 2).
             "window_scale" => c.window_scale = v.extract()?,
             "sack_permitted" => c.sack_permitted = v.extract()?,
+            // TCP_NODELAY: Nagle's algorithm off (RFC 9293 3.7.4, MUST-17).
+            "nodelay" => c.nodelay = v.extract()?,
+            // Delayed ACKs (RFC 9293 3.8.6.3): the longest wait, 0 for none.
+            "delayed_ack_us" => c.delayed_ack_us = v.extract()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -135,6 +204,8 @@ pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
         resets_sent,
         resets_received,
         window_probes,
+        keepalive_probes,
+        delayed_acks,
         reassembly_dropped_bytes,
         log_dropped,
     )

@@ -183,6 +183,16 @@ impl PyEndpoint {
         self.conn_mut(conn)?.send(data).map_err(to_py)
     }
 
+    /// Turn Nagle's algorithm off (True) or on for one connection (TCP_NODELAY).
+    fn set_nodelay(&mut self, conn: ConnId, on: bool) -> PyResult<()> {
+        self.conn_mut(conn)?.set_nodelay(on);
+        Ok(())
+    }
+
+    fn nodelay(&self, conn: ConnId) -> PyResult<bool> {
+        Ok(self.conn(conn)?.config().nodelay)
+    }
+
     /// Up to `max` in-order received bytes (all of them when `max` is negative).
     #[pyo3(signature = (conn, max=-1))]
     fn recv<'py>(
@@ -202,6 +212,27 @@ impl PyEndpoint {
         self.conn_mut(conn)?.close(now).map_err(to_py)?;
         collect_events(&mut self.inner, &mut self.events, &mut self.events_dropped);
         Ok(())
+    }
+
+    /// Turn TCP keep-alives (RFC 9293 3.8.4) on or off for `conn`; parameters not given keep
+    /// their current values (see `Connection.set_keepalive`).
+    #[pyo3(signature = (conn, enabled, idle_us=None, interval_us=None, count=None))]
+    fn set_keepalive(
+        &mut self,
+        conn: ConnId,
+        enabled: bool,
+        idle_us: Option<u64>,
+        interval_us: Option<u64>,
+        count: Option<u32>,
+    ) -> PyResult<()> {
+        let c = self.conn_mut(conn)?;
+        let k = convert::keepalive_settings(c.keepalive(), enabled, idle_us, interval_us, count)?;
+        c.set_keepalive(k).map_err(to_py)
+    }
+
+    /// `(idle_us, interval_us, count)` of `conn`'s keep-alives, or None when they are off.
+    fn keepalive(&self, conn: ConnId) -> PyResult<Option<(u64, u64, u32)>> {
+        Ok(convert::keepalive_tuple(self.conn(conn)?.keepalive()))
     }
 
     /// Reset the connection (RST if synchronized).

@@ -129,6 +129,33 @@ impl PySimulator {
         self.inner.abort(host, conn).map_err(to_py)
     }
 
+    /// Turn TCP keep-alives (RFC 9293 3.8.4) on or off for a connection; parameters not
+    /// given keep their current values (see `Connection.set_keepalive`).
+    #[pyo3(signature = (host, conn, enabled, idle_us=None, interval_us=None, count=None))]
+    fn set_keepalive(
+        &mut self,
+        host: HostId,
+        conn: ConnId,
+        enabled: bool,
+        idle_us: Option<u64>,
+        interval_us: Option<u64>,
+        count: Option<u32>,
+    ) -> PyResult<()> {
+        let current = self
+            .inner
+            .connection(host, conn)
+            .map_err(to_py)?
+            .keepalive();
+        let k = convert::keepalive_settings(current, enabled, idle_us, interval_us, count)?;
+        self.inner.set_keepalive(host, conn, k).map_err(to_py)
+    }
+
+    /// `(idle_us, interval_us, count)` of a connection's keep-alives, or None when off.
+    fn keepalive(&self, host: HostId, conn: ConnId) -> PyResult<Option<(u64, u64, u32)>> {
+        let c = self.inner.connection(host, conn).map_err(to_py)?;
+        Ok(convert::keepalive_tuple(c.keepalive()))
+    }
+
     /// Received bytes (all when `max` is negative).
     #[pyo3(signature = (host, conn, max=-1))]
     fn recv<'py>(

@@ -63,10 +63,12 @@ pub enum SendReason {
     /// Zero-window probe (RFC 9293 3.8.6.1).
     Probe,
     Rst,
+    /// Keep-alive probe (RFC 9293 3.8.4): an ACK numbered SND.NXT - 1.
+    KeepAlive,
 }
 
 impl SendReason {
-    pub const ALL: [SendReason; 12] = [
+    pub const ALL: [SendReason; 13] = [
         SendReason::Syn,
         SendReason::SynAck,
         SendReason::Data,
@@ -79,6 +81,7 @@ impl SendReason {
         SendReason::RecoveryRetransmit,
         SendReason::Probe,
         SendReason::Rst,
+        SendReason::KeepAlive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl SendReason {
             SendReason::RecoveryRetransmit => "recovery-retransmit",
             SendReason::Probe => "probe",
             SendReason::Rst => "rst",
+            SendReason::KeepAlive => "keepalive",
         }
     }
 
@@ -261,6 +265,10 @@ pub struct Counters {
     pub resets_sent: u64,
     pub resets_received: u64,
     pub window_probes: u64,
+    /// Keep-alive probes sent (RFC 9293 3.8.4).
+    pub keepalive_probes: u64,
+    /// ACKs sent because the delayed-ACK timer expired (RFC 9293 3.8.6.3).
+    pub delayed_acks: u64,
     pub reassembly_dropped_bytes: u64,
     pub log_dropped: u64,
 }

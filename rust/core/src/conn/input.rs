@@ -27,6 +27,8 @@ impl Connection {
         self.applied.clear();
         self.counters.segments_received += 1;
         self.counters.bytes_received += seg.payload.len() as u64;
+        // Whatever it is, the peer sent it: the keep-alive idle time starts again.
+        self.heard_from_peer(now);
         let (disposition, rule) = match self.state {
             State::Closed => self.on_closed(remote_ip, seg),
             State::Listen => self.on_listen(now, remote_ip, seg),

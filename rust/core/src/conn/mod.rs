@@ -7,8 +7,10 @@
 
 mod accept;
 mod ack;
+mod delack;
 pub mod events;
 mod input;
+mod keepalive;
 mod output;
 pub mod rules;
 mod spec_vars;
@@ -34,12 +36,18 @@ pub use events::{
     SendReason,
 };
 pub use input::rst_reply;
+pub use keepalive::{
+    Keepalive, DEFAULT_KEEPALIVE_COUNT, DEFAULT_KEEPALIVE_IDLE_US, DEFAULT_KEEPALIVE_INTERVAL_US,
+};
 pub use rules::RuleId;
 pub use state::State;
 
 /// The least MSS we use or accept, ours or the peer's (RFC 9293 3.7.1 leaves the floor to
 /// us; Linux's is 48).
 pub const MIN_MSS: u32 = 64;
+
+/// RFC 9293 3.8.6.3 (MUST-40): an ACK is delayed less than 0.5 seconds.
+pub const MAX_DELAYED_ACK_US: u64 = 500_000;
 
 /// Per-connection settings. `Default` gives RFC-conformant values.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +90,17 @@ pub struct Config {
     pub window_scale: Option<u8>,
     /// Send SACK-permitted on our SYN (RFC 2018 2): the peer may then send SACK blocks.
     pub sack_permitted: bool,
+    /// TCP keep-alives (RFC 9293 3.8.4): `None`, the default, sends none (MUST-25).
+    pub keepalive: Option<Keepalive>,
+    /// Disable Nagle's algorithm (RFC 9293 3.7.4; RFC 1122 4.2.3.4 MUST-17 requires the
+    /// switch, the socket API's TCP_NODELAY): send a short segment even while data is
+    /// unacknowledged. Sender SWS avoidance (3.8.6.2.1) applies either way.
+    pub nodelay: bool,
+    /// How long an acknowledgement of in-order data may wait for more data or for a segment
+    /// of ours to ride on (RFC 9293 3.8.6.3, RFC 5681 4.2: delayed ACKs); 0 acknowledges
+    /// every segment at once. At most 500 ms (MUST-40); every second full-sized segment,
+    /// and anything out of order, is acknowledged at once regardless.
+    pub delayed_ack_us: u64,
 }
 
 impl Default for Config {
@@ -103,6 +122,12 @@ impl Default for Config {
             // windows SHOULD send the option, even if its own scale factor is 1").
             window_scale: Some(0),
             sack_permitted: true,
+            keepalive: None,
+            // Nagle on, as RFC 9293 3.7.4 asks (SHLD-7) and as Linux does.
+            nodelay: false,
+            // Linux's minimum delayed-ACK time (TCP_DELACK_MIN), well inside RFC 9293's 0.5 s
+            // and short enough that a Nagle sender waiting for it loses little.
+            delayed_ack_us: 40_000,
         }
     }
 }
@@ -130,6 +155,14 @@ impl Config {
         }
         if self.rto.min_rto_us == 0 || self.rto.min_rto_us > self.rto.max_rto_us {
             return Err(Error::InvalidInput("need 0 < min_rto <= max_rto"));
+        }
+        if self.delayed_ack_us >= MAX_DELAYED_ACK_US {
+            return Err(Error::InvalidInput(
+                "delayed_ack must be less than 500 ms (RFC 9293 3.8.6.3)",
+            ));
+        }
+        if let Some(k) = &self.keepalive {
+            k.validate()?;
         }
         if self.dupack_threshold == 0 {
             return Err(Error::InvalidInput("dupack_threshold must be positive"));
@@ -278,6 +311,14 @@ pub struct Connection {
     /// rounds windows to multiples of 2^rcv_wscale, and the edge must not move left because
     /// of it (see `window.rs`).
     rcv_adv: Option<u64>,
+    /// Keep-alive timing and probes (see `keepalive.rs`).
+    keepalive_state: keepalive::KeepaliveState,
+    /// When the delayed acknowledgement must go out at the latest (RFC 9293 3.8.6.3);
+    /// `None` while no acknowledgement is being held back.
+    delack_deadline: Option<u64>,
+    /// In-order bytes taken since the last segment we sent that carried an ACK: at two
+    /// full-sized segments' worth the ACK goes at once (RFC 5681 4.2).
+    rcv_unacked: u32,
 }
 
 impl core::fmt::Debug for Connection {
@@ -348,6 +389,9 @@ impl Connection {
             last_oow_ack: None,
             challenge_window: None,
             rcv_adv: None,
+            keepalive_state: keepalive::KeepaliveState::default(),
+            delack_deadline: None,
+            rcv_unacked: 0,
         })
     }
 
@@ -394,6 +438,13 @@ impl Connection {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Nagle's algorithm off (`true`) or on, for this connection from now on (RFC 9293
+    /// 3.7.4, MUST-17: the application must be able to turn it off; TCP_NODELAY). Data it
+    /// was holding goes on the next `poll_transmit`.
+    pub fn set_nodelay(&mut self, on: bool) {
+        self.config.nodelay = on;
     }
 
     pub fn local(&self) -> SocketAddr {
@@ -520,17 +571,21 @@ impl Connection {
         n
     }
 
-    /// Reading opened the window: tell the peer when it grew enough to matter
-    /// (RFC 9293 3.8.6.2.2, receiver-side SWS avoidance).
+    /// Reading opened the window: tell the peer at once when the right edge may move by
+    /// enough to matter (RFC 9293 3.8.6.2.2, receiver-side SWS avoidance; see
+    /// `window_update_due`). Smaller openings wait for the next segment we send anyway.
+    /// While a delayed ACK is pending (RFC 9293 3.8.6.3) the update rides on it, unless the
+    /// window the peer knows would at least double (as Linux's `tcp_cleanup_rbuf`): a
+    /// reader that keeps up with a bulk sender would otherwise turn every segment's
+    /// delayed ACK into an immediate window update.
     fn after_read(&mut self) {
-        if !self.state.is_synchronized() {
+        if !self.state.is_synchronized() || !self.window_update_due() {
             return;
         }
-        let now_wnd = self.window_we_would_advertise();
-        let step = (self.config.recv_buffer as u32 / 2)
-            .min(self.tcb.snd_mss)
-            .max(1);
-        if now_wnd >= self.tcb.rcv_wnd.saturating_add(step) {
+        let known = u64::from(self.promised());
+        if self.delack_deadline.is_none()
+            || u64::from(self.window_we_would_advertise()) >= 2 * known
+        {
             self.ack_pending = true;
         }
     }
@@ -647,6 +702,7 @@ impl Connection {
         self.ack_pending = false;
         self.dupack_pending = 0;
         self.challenge_pending = false;
+        self.delack_deadline = None;
         self.set_state(now, State::Closed, rule);
     }
 

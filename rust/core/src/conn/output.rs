@@ -108,13 +108,18 @@ impl Connection {
             SendReason::Rst => c.resets_sent += 1,
             _ => {}
         }
-        if repr.flags.contains(TcpFlags::ACK) {
+        // A keep-alive probe is numbered below what the peer expects, so the peer reads
+        // neither its acknowledgement nor its window (RFC 9293 3.8.4): it answers no pending
+        // ACK and advertises nothing.
+        if repr.flags.contains(TcpFlags::ACK) && plan.reason != SendReason::KeepAlive {
             if !repr.flags.contains(TcpFlags::RST) {
                 // A RST's window advertises nothing: the connection is gone.
                 self.note_advertised(repr.window, repr.flags.contains(TcpFlags::SYN));
             }
-            // Any segment carrying ACK answers every pending acknowledgement.
+            // Any segment carrying ACK answers every pending acknowledgement, a delayed one
+            // too: piggybacked on data, it costs nothing (RFC 9293 3.8.6.3).
             self.ack_pending = false;
+            self.ack_sent();
             self.dupack_pending = match plan.reason {
                 SendReason::DupAck => self.dupack_pending.saturating_sub(1),
                 _ => 0,
@@ -152,7 +157,8 @@ impl Connection {
                 .plan_single_retransmit(now)
                 .or_else(|| self.plan_data(now))
                 .or_else(|| self.plan_fin(now))
-                .or_else(|| self.plan_ack()),
+                .or_else(|| self.plan_ack())
+                .or_else(|| self.plan_keepalive()),
         }
     }
 
@@ -237,7 +243,11 @@ impl Connection {
         let wnd = t.snd_wnd.min(self.cc.cwnd());
         let usable = wnd.saturating_sub(data_off as u32) as usize;
         let mut len = avail.min(usable).min(t.snd_mss as usize);
-        let probe = len == 0 && self.probe_pending;
+        // The persist timer expired: with the window shut it sends a probe byte, with a
+        // window open it is the override timeout of sender SWS avoidance (RFC 9293
+        // 3.8.6.2.1 (4)): what the window takes goes now, however small.
+        let forced = self.probe_pending;
+        let probe = len == 0 && forced;
         self.probe_pending = false;
         if probe {
             // Zero-window probe (3.8.6.1): one byte beyond the window.
@@ -252,6 +262,22 @@ impl Connection {
         }
         let retransmit = t.snd_nxt.lt(t.snd_max);
         let fin = !probe && len == avail && self.fin_may_follow();
+        // Nagle and SWS avoidance decide about new data only: what is resent after a
+        // timeout was sent before and goes as it went.
+        if !retransmit && !forced && !self.may_send_new(len, avail, fin) {
+            if t.snd_una == t.snd_max && self.rto_deadline.is_none() {
+                // Nothing is outstanding, so no ACK will come to reconsider: the override
+                // timer runs, combined with the persist timer as 3.8.6.2.1 suggests.
+                self.persisting = true;
+                self.rto_deadline = Some(now + self.rtt.rto_us());
+            }
+            return None;
+        }
+        if !probe && t.snd_wnd > 0 && self.persisting {
+            // Data goes into an open window: the timer times it as the retransmission
+            // timer from here on (the persist timer was only waiting for the window).
+            self.persisting = false;
+        }
         let reason = if probe {
             SendReason::Probe
         } else if retransmit {
@@ -285,6 +311,23 @@ impl Connection {
             reason,
             dst: None,
         })
+    }
+
+    /// Whether `len` bytes of new data (of `avail` queued and unsent) go now: sender SWS
+    /// avoidance (RFC 9293 3.8.6.2.1, MUST-38) with Nagle's algorithm (3.7.4, RFC 1122
+    /// 4.2.3.4) unless `nodelay`. Send (1) a full-sized segment; (2) all queued data, when
+    /// it fits the usable window and nothing is unacknowledged (every SEND is pushed: the
+    /// API has no other push); (3) at least Fs = 1/2 of the largest window the peer offered,
+    /// again with nothing unacknowledged. Nagle is the "nothing unacknowledged" of (2) and
+    /// (3). A segment that carries our FIN goes regardless: nothing will come to fill it.
+    /// Otherwise wait for an ACK, or for the override timeout (`plan_data`).
+    fn may_send_new(&self, len: usize, avail: usize, fin: bool) -> bool {
+        let t = self.tcb;
+        if len >= t.snd_mss as usize || fin {
+            return true;
+        }
+        let nagle_ok = self.config.nodelay || t.snd_nxt == t.snd_una;
+        nagle_ok && (len == avail || 2 * len as u64 >= u64::from(t.max_snd_wnd))
     }
 
     /// The user closed and the state sends (or resends) our FIN.
@@ -346,6 +389,27 @@ impl Connection {
             Some(t.rcv_nxt),
             TcpFlags::empty(),
             reason,
+        ))
+    }
+
+    /// A keep-alive probe (RFC 9293 3.8.4): SEG.SEQ = SND.NXT - 1 and no data (SHLD-12
+    /// prefers no data to RFC 1122's optional garbage octet). On an idle connection SND.NXT
+    /// is the peer's RCV.NXT, so the peer finds the probe unacceptable and must answer it
+    /// with an ACK (3.10.7.4, first check), or with a RST if it lost the connection. Last
+    /// in the order: anything else we send would make the probe redundant, and a pending
+    /// ACK goes first because the probe does not count as one.
+    fn plan_keepalive(&mut self) -> Option<Plan> {
+        if !std::mem::take(&mut self.keepalive_state.pending) {
+            return None;
+        }
+        // Sent only if still idle (a SEND after the expiry makes the data the probe).
+        self.keepalive_deadline()?;
+        let t = self.tcb;
+        Some(Plan::control(
+            t.snd_nxt - 1,
+            Some(t.rcv_nxt),
+            TcpFlags::empty(),
+            SendReason::KeepAlive,
         ))
     }
 

@@ -82,6 +82,11 @@ rules! {
     TIMER_GIVE_UP = "timer.give_up";
     TIMER_PROBE = "timer.probe";
     TIME_WAIT_TIMEOUT = "time_wait.timeout";
+    // The delayed-ACK timer expired (RFC 9293 3.8.6.3).
+    TIMER_DELAYED_ACK = "timer.delayed_ack";
+    // Keep-alives (RFC 9293 3.8.4, RFC 1122 4.2.3.6).
+    KEEPALIVE_PROBE = "keepalive.probe";
+    KEEPALIVE_GIVE_UP = "keepalive.give_up";
 }
 
 #[cfg(test)]

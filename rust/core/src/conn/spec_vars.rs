@@ -19,7 +19,7 @@ impl Connection {
         // Stream offsets to sequence numbers: RCV.NXT sits at offset `rcv_off`, and the
         // sequence space wraps, so the distance is taken mod 2^32.
         let seq_at = |off: u64| seq(t.rcv_nxt + (off.wrapping_sub(self.rcv_off) as u32));
-        vec![
+        let mut vars = vec![
             ("iss", seq(t.iss)),
             ("irs", seq(t.irs)),
             ("snd_una", seq(t.snd_una)),
@@ -55,6 +55,17 @@ impl Connection {
             ("max_retries", u64::from(self.retry_limit())),
             ("rto_armed", b(self.rto_deadline.is_some())),
             ("time_wait_armed", b(self.time_wait_deadline.is_some())),
+            ("keepalive_probes", u64::from(self.keepalive_state.probes)),
+            // 0 while keep-alives are off, as the spec reads it.
+            (
+                "keepalive_count",
+                self.config.keepalive.map_or(0, |k| u64::from(k.count)),
+            ),
+            // ... and when the keep-alive timer expires, for the spec's `in.keepalive_due`.
+            (
+                "keepalive_deadline_us",
+                self.keepalive_deadline().unwrap_or(u64::MAX),
+            ),
             ("last_oow_ack_us", self.last_oow_ack.unwrap_or(u64::MAX)),
             ("oow_ack_interval_us", self.config.oow_ack_interval_us),
             // ... and of the challenge-ACK limit, for the spec's `in.challenge_ok`.
@@ -74,6 +85,10 @@ impl Connection {
             // segments they hand it with these (RFC 7323 2.3).
             ("snd_wscale", u64::from(t.snd_wscale)),
             ("rcv_wscale", u64::from(t.rcv_wscale)),
-        ]
+        ];
+        // The delayed ACK: the observed `ack_delayed`, and what `in.ack_delay_ok` and
+        // `in.ack_timer` are derived from.
+        vars.extend(self.delack_spec_vars());
+        vars
     }
 }

@@ -14,8 +14,9 @@ impl Connection {
         self.rcv_off as i64 + i64::from(seq.diff(self.tcb.rcv_nxt))
     }
 
-    /// Seventh step: deliver in order, hold out of order, trim duplicates; every data segment
-    /// is acknowledged at once, and one that leaves a gap gets the duplicate ACK naming
+    /// Seventh step: deliver in order, hold out of order, trim duplicates. Text taken in
+    /// order is acknowledged at once or within the delayed-ACK time (`delack.rs`); every
+    /// other data segment at once, and one that leaves a gap gets the duplicate ACK naming
     /// `rcv_nxt`, the first missing byte.
     pub(super) fn on_data(&mut self, now: u64, seg: &TcpRepr<'_>) -> (Disposition, RuleId) {
         let mut off = self.stream_offset(seg.seq);
@@ -31,6 +32,9 @@ impl Connection {
         let limit =
             (self.rcv_off + u64::from(self.rcv_wnd())).min(self.peer_fin_off.unwrap_or(u64::MAX));
         let was_empty = self.recv_buf.is_empty();
+        // Text beyond a gap was held before this segment: if this one is taken in order it
+        // fills (part of) the gap, which RFC 5681 4.2 wants acknowledged at once.
+        let gap = !self.reasm.is_empty();
         let out = self
             .reasm
             .insert(self.rcv_off, limit, off as u64, data, &mut self.recv_buf);
@@ -44,9 +48,15 @@ impl Connection {
         }
         if !self.reasm.is_empty() {
             self.owe_dup_ack();
-        } else {
-            // The hole is filled: one cumulative ACK says it all, and the duplicates still
+        } else if out.delivered > 0 {
+            // No hole (any more): one cumulative ACK says it all, and the duplicates still
             // owed would now repeat a new acknowledgement, which means nothing to the sender.
+            // It may wait a little for more text (delayed ACK, `delack.rs`).
+            self.dupack_pending = 0;
+            self.on_in_order_text(now, out.delivered, gap);
+        } else {
+            // Nothing new: a duplicate (or text beyond the window) is answered at once
+            // (RFC 9293 3.10.7.4: the ACK tells the sender what we have).
             self.ack_pending = true;
             self.dupack_pending = 0;
         }

@@ -9,15 +9,25 @@ use super::Connection;
 impl Connection {
     /// When `handle_timeout` should be called next, if ever.
     pub fn poll_timeout(&self) -> Option<u64> {
-        match (self.rto_deadline, self.time_wait_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        Self::earliest(self.delack_deadline, self.protocol_deadline())
+    }
+
+    /// The earliest deadline of every timer but the delayed ACK's (see `delack.rs`).
+    pub(super) fn protocol_deadline(&self) -> Option<u64> {
+        let ka = self.keepalive_deadline();
+        Self::earliest(
+            Self::earliest(self.rto_deadline, self.time_wait_deadline),
+            ka,
+        )
     }
 
     /// Fire whatever timers are due at `now`.
     pub fn handle_timeout(&mut self, now: u64) {
         self.applied.clear();
+        // RFC 9293 3.8.6.3: a delayed ACK whose time is up, alone, is all this expiry does.
+        if self.on_delayed_ack_timer(now) {
+            return;
+        }
         if self.time_wait_deadline.is_some_and(|t| now >= t) {
             self.enter_closed(now, rules::TIME_WAIT_TIMEOUT);
             self.events.push_back(Event::Closed);
@@ -30,6 +40,11 @@ impl Connection {
             } else {
                 self.on_retransmission_timeout(now);
             }
+        }
+        // Read after the timers above: the keep-alive timer runs only while they do not
+        // (see `keepalive.rs`), so at most one of them fires.
+        if self.keepalive_deadline().is_some_and(|t| now >= t) {
+            self.on_keepalive_timeout(now);
         }
     }
 
@@ -49,7 +64,11 @@ impl Connection {
         // The probe is always the first unacknowledged byte, so a refused probe leaves no gap.
         self.tcb.snd_nxt = self.tcb.snd_una;
         self.probe_pending = true;
-        self.counters.window_probes += 1;
+        if self.tcb.snd_wnd == 0 {
+            // With the window open this expiry is sender SWS avoidance's override
+            // (`output.rs`), not a probe.
+            self.counters.window_probes += 1;
+        }
         self.rtt.on_timeout();
         self.rto_deadline = Some(now + self.rtt.rto_us());
         self.note_rule(now, rules::TIMER_PROBE);

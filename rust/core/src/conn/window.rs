@@ -114,7 +114,7 @@ impl Connection {
     /// How far beyond RCV.NXT the furthest edge we advertised lies (0 once RCV.NXT got
     /// there). In stream offsets, which do not wrap: an edge left far behind by data the
     /// peer sent beyond it (into free space) can never look ahead again.
-    fn promised(&self) -> u32 {
+    pub(super) fn promised(&self) -> u32 {
         let ahead = self
             .rcv_adv
             .map_or(0, |edge| edge.saturating_sub(self.rcv_nxt_off()));
@@ -138,15 +138,37 @@ impl Connection {
         (self.free_window() >> s) << s
     }
 
+    /// Receiver-side SWS avoidance (RFC 9293 3.8.6.2.2, MUST-39): keep the right edge
+    /// RCV.NXT + RCV.WND where it is until the free space would move it by at least
+    /// min(Fr * RCV.BUFF, Eff.snd.MSS), Fr = 1/2; then advertise all of it. Without this a
+    /// reader that drains a few bytes at a time would open the window a few bytes at a
+    /// time, and the sender would fill each opening with a tiny segment. True before the
+    /// first advertisement (nothing to hold back yet).
+    pub(super) fn window_update_due(&self) -> bool {
+        let Some(adv) = self.rcv_adv else {
+            return true;
+        };
+        let step = (self.config.recv_buffer / 2)
+            .min(self.tcb.snd_mss as usize)
+            .max(1) as u64;
+        let open_edge = self.rcv_nxt_off() + u64::from(self.window_we_would_advertise());
+        open_edge >= adv.saturating_add(step)
+    }
+
     /// The window field of an outgoing segment. A SYN's is the free space, unscaled, at
-    /// most 65535 (RFC 7323 2.2). Any other is RCV.WND >> Rcv.Wind.Shift (2.3), rounded up
-    /// where rounding down would pull the right edge left of one already advertised.
+    /// most 65535 (RFC 7323 2.2). Any other is RCV.WND >> Rcv.Wind.Shift (2.3): the free
+    /// space when SWS avoidance lets the edge move (`window_update_due`), otherwise what
+    /// keeps the edge already advertised, rounded up so that edge never moves left.
     pub(super) fn window_field(&self, syn: bool) -> u16 {
         if syn {
             return self.free_window().min(FIELD_MAX) as u16;
         }
         let s = self.tcb.rcv_wscale;
-        let fit = self.free_window() >> s;
+        let fit = if self.window_update_due() {
+            self.free_window() >> s
+        } else {
+            0
+        };
         let keep = self.promised().div_ceil(1u32 << s);
         // Both are at most 65535: the free window and every edge advertised are capped
         // at 65535 << s.

@@ -20,6 +20,12 @@ fn listening(backlog: usize, syn_cookies: bool) -> (Endpoint, SocketAddr) {
     let config = EndpointConfig {
         backlog,
         syn_cookies,
+        // The scripts expect each data segment acknowledged at once, each write sent at once.
+        conn: crate::conn::Config {
+            delayed_ack_us: 0,
+            nodelay: true,
+            ..crate::conn::Config::default()
+        },
         ..EndpointConfig::default()
     };
     let mut ep = Endpoint::new(config, KEY).unwrap();
@@ -285,8 +291,10 @@ fn the_returning_ack_completes_the_connection_and_data_flows() {
     let reply: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
     assert_eq!(c.send(&reply).unwrap(), 3000);
     let s0 = cookie.wrapping_add(1);
+    // Reading "hello" freed 5 bytes, too few to move the window's right edge (receiver
+    // SWS avoidance, RFC 9293 3.8.6.2.2): the window stays 5 short of the buffer.
     let data = |seq: u32, range: std::ops::Range<usize>, flags| {
-        let mut s = ack.reply(TcpFlags::ACK | flags, seq, 7_006, WIN);
+        let mut s = ack.reply(TcpFlags::ACK | flags, seq, 7_006, WIN - 5);
         s.payload = reply[range].to_vec();
         s
     };
@@ -309,7 +317,8 @@ fn the_returning_ack_completes_the_connection_and_data_flows() {
     .window(3000);
     assert_eq!(
         step(&mut ep, 70, &more),
-        vec![more.reply(TcpFlags::ACK, s0.wrapping_add(3000), 7_012, WIN - 6)]
+        // " world" fills 6 more bytes of a window already 5 short (see above).
+        vec![more.reply(TcpFlags::ACK, s0.wrapping_add(3000), 7_012, WIN - 11)]
     );
     let fin = from(
         2000,
@@ -319,7 +328,8 @@ fn the_returning_ack_completes_the_connection_and_data_flows() {
     );
     assert_eq!(
         step(&mut ep, 80, &fin),
-        vec![fin.reply(TcpFlags::ACK, s0.wrapping_add(3000), 7_013, WIN - 6)]
+        // The FIN takes a sequence number; the edge stays put, so the window is one less.
+        vec![fin.reply(TcpFlags::ACK, s0.wrapping_add(3000), 7_013, WIN - 12)]
     );
     let c = ep.connection_mut(id).unwrap();
     let mut got = Vec::new();

@@ -276,6 +276,18 @@ impl Simulator {
         Ok(())
     }
 
+    /// Turn keep-alives on or off for a connection (see `Connection::set_keepalive`); its
+    /// timer is read again before the simulation goes on.
+    pub fn set_keepalive(
+        &mut self,
+        h: HostId,
+        c: ConnId,
+        keepalive: Option<crate::conn::Keepalive>,
+    ) -> Result<(), Error> {
+        self.dirty = true;
+        self.connection_mut(h, c)?.set_keepalive(keepalive)
+    }
+
     /// Bytes received and not yet taken by `recv`.
     pub fn received_len(&self, h: HostId, c: ConnId) -> Result<usize, Error> {
         self.host(h)?

@@ -20,7 +20,7 @@ fn logged_rule(c: &Connection) -> RuleId {
 
 #[test]
 fn three_way_handshake_active_side() {
-    let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
     assert_eq!(c.applied_rules(), [rules::CLOSED_CONNECT]);
     drain_one(&mut c, 0);
     recv(
@@ -34,7 +34,7 @@ fn three_way_handshake_active_side() {
 
 #[test]
 fn three_way_handshake_passive_side() {
-    let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(ISS)).unwrap();
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(ISS)).unwrap();
     assert_eq!(c.applied_rules(), [rules::CLOSED_LISTEN]);
     let peer = Peer::default();
     recv(&mut c, 0, &peer.syn(IRS, Some(1460)));
@@ -53,7 +53,7 @@ fn three_way_handshake_passive_side() {
 
 #[test]
 fn third_ack_after_a_queued_close_goes_on_to_fin_wait_1() {
-    let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(ISS)).unwrap();
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(ISS)).unwrap();
     let peer = Peer::default();
     recv(&mut c, 0, &peer.syn(IRS, Some(1460)));
     drain(&mut c, 0);

@@ -146,7 +146,7 @@ fn chaotic_channel_small_buffers_slow_readers() {
         recv_buffer: 4000,
         send_buffer: 6000,
         mss: 536,
-        ..Config::default()
+        ..immediate()
     };
     for seed in seeds(0) {
         run(seed, config.clone(), 40_000);
@@ -156,6 +156,6 @@ fn chaotic_channel_small_buffers_slow_readers() {
 #[test]
 fn chaotic_channel_default_buffers() {
     for seed in seeds(1_000) {
-        run(seed, Config::default(), 200_000);
+        run(seed, immediate(), 200_000);
     }
 }

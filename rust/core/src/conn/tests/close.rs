@@ -105,7 +105,7 @@ fn simultaneous_close_goes_through_closing() {
 
 #[test]
 fn simultaneous_close_back_to_back() {
-    let mut p = Pair::new(Config::default(), 100, Config::default(), 200);
+    let mut p = Pair::new(immediate(), 100, immediate(), 200);
     p.exchange();
     p.a.close(0).unwrap();
     p.b.close(0).unwrap();
@@ -157,7 +157,7 @@ fn lost_fin_is_retransmitted_on_timeout() {
 
 #[test]
 fn close_in_syn_received_sends_fin_after_the_handshake() {
-    let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(7000)).unwrap();
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(7000)).unwrap();
     recv(&mut c, 0, &Peer::default().syn(300, None));
     drain(&mut c, 0);
     c.close(1).unwrap();
@@ -174,7 +174,7 @@ fn close_in_syn_received_sends_fin_after_the_handshake() {
 
 #[test]
 fn close_in_syn_sent_keeps_queued_data_and_sends_fin_after_it() {
-    let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
     c.send(b"request").unwrap();
     c.close(0).unwrap();
     assert_eq!(c.state(), State::SynSent);
@@ -190,7 +190,7 @@ fn close_in_syn_sent_keeps_queued_data_and_sends_fin_after_it() {
 
 #[test]
 fn close_in_syn_sent_without_data_deletes_the_connection() {
-    let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
     drain(&mut c, 0);
     c.close(1).unwrap();
     assert_eq!(c.state(), State::Closed);

@@ -192,7 +192,7 @@ fn transfer_across_the_sequence_wrap() {
     // Both ISNs just below 2^32: 100 KB each way crosses the wrap on both sides.
     let a_iss = u32::MAX - 1000;
     let b_iss = u32::MAX - 20_000;
-    let mut p = Pair::new(Config::default(), a_iss, Config::default(), b_iss);
+    let mut p = Pair::new(immediate(), a_iss, immediate(), b_iss);
     transfer_both_ways(&mut p, 100 * 1024);
     assert_eq!(p.a.state(), State::Closed);
     assert_eq!(p.b.state(), State::Closed);
@@ -209,13 +209,18 @@ fn transfer_across_the_sequence_wrap() {
 fn zero_window_is_probed_and_transfer_resumes_when_the_app_reads() {
     let small = Config {
         recv_buffer: 4096,
-        ..Config::default()
+        ..immediate()
     };
-    let mut p = Pair::new(Config::default(), 10, small, 20_000);
+    let mut p = Pair::new(immediate(), 10, small, 20_000);
     p.exchange();
     let data = pattern(20_000, 3);
     assert_eq!(p.a.send(&data), Ok(20_000));
-    // b's application does not read: its buffer fills and its window closes.
+    // b's application does not read: its buffer fills and its window closes. The last
+    // 1176 bytes are less than an MSS and than half of b's 4096-byte window: sender SWS
+    // avoidance holds them until its override timeout (RFC 9293 3.8.6.2.1).
+    p.exchange();
+    assert_eq!(p.b.recv_queue_len(), 2920);
+    assert!(p.fire_next_timer());
     p.exchange();
     assert_eq!(p.b.recv_queue_len(), 4096);
     assert_eq!(p.b.tcb().rcv_wnd, 0);
@@ -277,7 +282,7 @@ fn zero_window_is_probed_and_transfer_resumes_when_the_app_reads() {
 fn persist_timer_gives_up_on_a_silent_peer() {
     let config = Config {
         max_retransmissions: 3,
-        ..Config::default()
+        ..immediate()
     };
     let mut c = established_with(config, Peer { window: 100 }, 0);
     c.send(&[1; 500]).unwrap();
@@ -301,7 +306,7 @@ fn persist_timer_gives_up_on_a_silent_peer() {
 
 #[test]
 fn window_closing_on_data_in_flight_turns_the_timer_into_probes() {
-    let mut c = established_with(Config::default(), Peer { window: 3000 }, 0);
+    let mut c = established_with(immediate(), Peer { window: 3000 }, 0);
     c.send(&[1; 3000]).unwrap();
     assert_eq!(drain(&mut c, 0).len(), 3);
     // Only the first segment is taken, and the window closes behind it: the rest was
@@ -332,7 +337,7 @@ fn window_closing_on_data_in_flight_turns_the_timer_into_probes() {
 fn both_windows_closed_no_ack_storm_and_both_resume() {
     let small = || Config {
         recv_buffer: 3000,
-        ..Config::default()
+        ..immediate()
     };
     let mut p = Pair::new(small(), 10, small(), 50_000);
     p.exchange();
@@ -340,7 +345,10 @@ fn both_windows_closed_no_ack_storm_and_both_resume() {
     assert_eq!(p.a.send(&to_b), Ok(12_000));
     assert_eq!(p.b.send(&to_a), Ok(12_000));
     // Neither application reads: both windows close, and both sides probe. Every exchange
-    // must come to rest (a loop of ACKs answering unacceptable ACKs would not).
+    // must come to rest (a loop of ACKs answering unacceptable ACKs would not). The last
+    // 80 bytes of each window wait for SWS avoidance's override timeout.
+    p.exchange();
+    assert!(p.fire_next_timer());
     p.exchange();
     assert_eq!((p.a.tcb().rcv_wnd, p.b.tcb().rcv_wnd), (0, 0));
     for _ in 0..30 {
@@ -374,7 +382,7 @@ fn both_windows_closed_no_ack_storm_and_both_resume() {
 fn ack_field_is_taken_from_data_refused_by_a_zero_window() {
     let config = Config {
         recv_buffer: 1000,
-        ..Config::default()
+        ..immediate()
     };
     let mut c = established_with(config, Peer::default(), 0);
     let peer = Peer::default();
@@ -412,7 +420,7 @@ fn window_is_not_taken_from_an_old_acknowledgement() {
 
 #[test]
 fn pure_ack_against_a_closed_window_is_numbered_snd_una() {
-    let mut c = established_with(Config::default(), Peer { window: 100 }, 0);
+    let mut c = established_with(immediate(), Peer { window: 100 }, 0);
     let peer = Peer { window: 0 };
     c.send(&[1; 500]).unwrap();
     drain(&mut c, 0);

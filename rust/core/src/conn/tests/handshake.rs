@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 
 #[test]
 fn active_open_sends_syn_and_synack_establishes() {
-    let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
     assert_eq!(c.state(), State::SynSent);
     let syn = drain_one(&mut c, 0);
     assert_eq!(syn.flags, TcpFlags::SYN, "a bare SYN, no ACK");
@@ -48,7 +48,7 @@ fn active_open_sends_syn_and_synack_establishes() {
 
 #[test]
 fn synack_without_mss_option_uses_the_default_mss() {
-    let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
     drain(&mut c, 0);
     recv(&mut c, 10, &Peer::default().syn_ack(IRS, ISS + 1, None));
     assert_eq!(c.tcb().snd_mss, 536, "RFC 9293 3.7.1: 536 for IPv4");
@@ -63,8 +63,7 @@ fn ipv6_connections_announce_and_use_an_mss_20_bytes_smaller() {
             port,
         )
     };
-    let mut c =
-        Connection::connect(Config::default(), v6(1, 1000), v6(2, 2000), SeqNum(ISS), 0).unwrap();
+    let mut c = Connection::connect(immediate(), v6(1, 1000), v6(2, 2000), SeqNum(ISS), 0).unwrap();
     let syn = drain_one(&mut c, 0);
     assert_eq!(syn.mss, Some(1440));
     recv(
@@ -84,7 +83,7 @@ fn a_tiny_peer_mss_is_raised_to_the_floor() {
     // A peer announcing MSS 0 or 1 would have us send one-byte segments (the resource
     // exhaustion of CVE-2019-11479): we never go below our own least MSS.
     for peer_mss in [0, 1, 63] {
-        let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+        let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
         drain(&mut c, 0);
         recv(
             &mut c,
@@ -98,7 +97,7 @@ fn a_tiny_peer_mss_is_raised_to_the_floor() {
 #[test]
 fn passive_open_answers_syn_and_ack_establishes() {
     let iss = 7000;
-    let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(iss)).unwrap();
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(iss)).unwrap();
     assert_eq!(c.state(), State::Listen);
     assert!(drain(&mut c, 0).is_empty());
     let peer = Peer::default();
@@ -126,7 +125,7 @@ fn passive_open_answers_syn_and_ack_establishes() {
 
 #[test]
 fn listen_resets_an_ack_and_ignores_a_rst() {
-    let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(7000)).unwrap();
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(7000)).unwrap();
     recv(&mut c, 0, &Peer::default().rst(55));
     assert!(drain(&mut c, 0).is_empty());
     recv(&mut c, 0, &Peer::default().ack(300, 4242));
@@ -140,7 +139,7 @@ fn listen_resets_an_ack_and_ignores_a_rst() {
 #[test]
 fn back_to_back_handshake_numbers() {
     let (a_iss, b_iss) = (111, 999_999);
-    let mut p = Pair::new(Config::default(), a_iss, Config::default(), b_iss);
+    let mut p = Pair::new(immediate(), a_iss, immediate(), b_iss);
     p.exchange();
     assert_eq!(p.a.state(), State::Established);
     assert_eq!(p.b.state(), State::Established);
@@ -167,7 +166,7 @@ fn back_to_back_handshake_numbers() {
 
 #[test]
 fn third_ack_carries_data_sent_in_syn_sent() {
-    let mut p = Pair::new(Config::default(), 40, Config::default(), 90_000);
+    let mut p = Pair::new(immediate(), 40, immediate(), 90_000);
     assert_eq!(p.a.send(b"hello"), Ok(5));
     let syn = drain_one(&mut p.a, 0);
     assert!(syn.payload.is_empty(), "no data on our SYN");
@@ -194,7 +193,7 @@ fn third_ack_carries_data_sent_in_syn_sent() {
 #[test]
 fn repeated_syn_in_syn_received_is_answered_again() {
     let iss = 7000;
-    let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(iss)).unwrap();
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(iss)).unwrap();
     let peer = Peer::default();
     recv(&mut c, 0, &peer.syn(300, None));
     let first = drain_one(&mut c, 0);
@@ -222,7 +221,7 @@ fn repeated_syn_in_syn_received_is_answered_again() {
 fn synack_is_retransmitted_on_timeout_and_handshake_gives_up() {
     let config = Config {
         max_syn_retransmissions: 2,
-        ..Config::default()
+        ..immediate()
     };
     let mut c = Connection::listen(config, LOCAL, SeqNum(7000)).unwrap();
     recv(&mut c, 0, &Peer::default().syn(300, None));
@@ -250,8 +249,8 @@ fn synack_is_retransmitted_on_timeout_and_handshake_gives_up() {
 #[test]
 fn simultaneous_open_goes_through_syn_received() {
     let (a_iss, b_iss) = (100, 300);
-    let mut a = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(a_iss), 0).unwrap();
-    let mut b = Connection::connect(Config::default(), REMOTE, LOCAL, SeqNum(b_iss), 0).unwrap();
+    let mut a = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(a_iss), 0).unwrap();
+    let mut b = Connection::connect(immediate(), REMOTE, LOCAL, SeqNum(b_iss), 0).unwrap();
     let syn_a = drain_one(&mut a, 0);
     let syn_b = drain_one(&mut b, 0);
     // The SYNs cross (RFC 9293 3.5, figure 7, lines 2-4).
@@ -295,8 +294,8 @@ fn simultaneous_open_goes_through_syn_received() {
 
 #[test]
 fn simultaneous_open_with_one_synack_lost_still_completes() {
-    let mut a = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(100), 0).unwrap();
-    let mut b = Connection::connect(Config::default(), REMOTE, LOCAL, SeqNum(300), 0).unwrap();
+    let mut a = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(100), 0).unwrap();
+    let mut b = Connection::connect(immediate(), REMOTE, LOCAL, SeqNum(300), 0).unwrap();
     let syn_a = drain_one(&mut a, 0);
     let syn_b = drain_one(&mut b, 0);
     deliver(&mut b, 0, LOCAL, &syn_a);
@@ -319,7 +318,7 @@ fn simultaneous_open_with_one_synack_lost_still_completes() {
 
 #[test]
 fn bad_ack_in_syn_sent_is_reset_and_ignored() {
-    let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
     drain(&mut c, 0);
     recv(&mut c, 0, &Peer::default().syn_ack(IRS, ISS + 7, None));
     assert_eq!(c.state(), State::SynSent);
@@ -335,7 +334,7 @@ fn bad_ack_in_syn_sent_is_reset_and_ignored() {
 #[test]
 fn syn_is_retransmitted_for_at_least_three_minutes_by_default() {
     // RFC 9293 3.8.3, MUST-23.
-    let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
     drain_one(&mut c, 0);
     let mut last_syn = 0;
     while let Some(t) = c.poll_timeout() {

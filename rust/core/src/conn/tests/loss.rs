@@ -121,7 +121,7 @@ fn partial_ack_retransmits_next_and_full_ack_ends_recovery() {
 fn timeout_resends_from_snd_una_with_exponential_backoff_then_gives_up() {
     let config = Config {
         max_retransmissions: 3,
-        ..Config::default()
+        ..immediate()
     };
     let mut c = established_with(config, Peer::default(), 0);
     c.send(&pattern(3000, 1)).unwrap();
@@ -170,7 +170,7 @@ fn timeout_resends_from_snd_una_with_exponential_backoff_then_gives_up() {
 #[test]
 fn karn_no_sample_from_a_retransmitted_segment() {
     // The SYN-ACK arrives after 100 ms: SRTT 100 ms, RTO at its 1 s floor.
-    let mut c = established_with(Config::default(), Peer::default(), 100_000);
+    let mut c = established_with(immediate(), Peer::default(), 100_000);
     assert_eq!(c.srtt_us(), Some(100_000));
     let t0 = SEC;
     c.send(&[1; 500]).unwrap();
@@ -207,7 +207,7 @@ fn karn_no_sample_from_a_retransmitted_segment() {
 
 #[test]
 fn fast_retransmit_is_not_timed_either() {
-    let mut c = established_with(Config::default(), Peer::default(), 100_000);
+    let mut c = established_with(immediate(), Peer::default(), 100_000);
     let data = pattern(5 * MSS as usize, 2);
     c.send(&data).unwrap();
     drain(&mut c, SEC);

@@ -10,8 +10,10 @@ mod chaos;
 mod close;
 mod data;
 mod handshake;
+mod keepalive;
 mod loss;
 mod options;
+mod pacing;
 mod reset;
 mod script;
 
@@ -192,7 +194,18 @@ pub(super) fn established_with(config: Config, peer: Peer, now: u64) -> Connecti
 }
 
 pub(super) fn established() -> Connection {
-    established_with(Config::default(), Peer::default(), 0)
+    established_with(immediate(), Peer::default(), 0)
+}
+
+/// The default settings but every segment acknowledged at once and Nagle off: the tests
+/// written before delayed ACKs and Nagle (`delack.rs`, `output.rs`) expect one answer per
+/// segment and each write sent at once. Sender SWS avoidance still applies.
+pub(super) fn immediate() -> Config {
+    Config {
+        delayed_ack_us: 0,
+        nodelay: true,
+        ..Config::default()
+    }
 }
 
 /// Two real connections, `a` (active, at LOCAL) and `b` (passive, at REMOTE), exchanging

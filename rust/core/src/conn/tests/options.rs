@@ -10,7 +10,7 @@ use crate::sim::{LinkConfig, Simulator};
 fn big() -> Config {
     Config {
         recv_buffer: 1 << 20,
-        ..Config::default()
+        ..immediate()
     }
 }
 
@@ -70,12 +70,14 @@ fn both_sides_scale_windows_both_ways_but_never_a_syn_window() {
     assert_eq!(t.rcv_wnd, 1 << 20, "what we advertised, in bytes");
 
     // From now on the peer's window counts units of 128 bytes: 10 of them are 1280 bytes,
-    // and that is all we send of 3000.
+    // and that is all we send of 3000. Sender SWS avoidance (RFC 9293 3.8.6.2.1): less than
+    // a segment and less than half the largest window offered (30000), it waits for the
+    // override timeout, the persist timer (the 1 s RTO).
     s.run(
         "
         +0.01  < . 5001:5001(0) ack 1001 win 10
         +0     send 3000
-        +0     > . 1001:2281(1280) ack 5001 win 32768
+        +1     > . 1001:2281(1280) ack 5001 win 32768
         ",
     );
     assert_eq!(s.conn.tcb().snd_wnd, 1280);
@@ -87,7 +89,8 @@ fn both_sides_scale_windows_both_ways_but_never_a_syn_window() {
     s.run(
         "
         +0.01  < P. 5001:6001(1000) ack 2281 win 10
-        +0     > . 2281:3561(1280) ack 6001 win 32737
+        # The next 1280 bytes wait for the override again: the ACK goes alone.
+        +0     > . 2281:2281(0) ack 6001 win 32737
         ",
     );
     assert_eq!(s.conn.tcb().rcv_wnd, 32737 * 32);
@@ -98,11 +101,12 @@ fn both_sides_scale_windows_both_ways_but_never_a_syn_window() {
         "
         # Reading it all opens the window by less than an MSS: no update (RFC 9293 3.8.6.2.2).
         +0.01  read 1000
-        +0.01  < . 6001:6001(0) ack 3561 win 2
+        +0.01  < . 6001:6001(0) ack 2281 win 2
         ",
     );
     assert_eq!(s.conn.tcb().snd_wnd, 256);
-    s.run("+0  > . 3561:3817(256) ack 6001 win 32768");
+    // The read freed 1000 bytes, less than an MSS: the edge has not moved (3.8.6.2.2).
+    s.run("+1  > . 2281:2537(256) ack 6001 win 32737");
     s.finish();
 }
 
@@ -117,7 +121,8 @@ fn a_peer_without_window_scale_turns_it_off_both_ways() {
         +0     > . 1001:1001(0) ack 5001 win 65535
         +0.01  < . 5001:5001(0) ack 1001 win 10
         +0     send 3000
-        +0     > . 1001:1011(10) ack 5001 win 65535
+        # 10 bytes of a window that was 30000: they wait for SWS avoidance's override.
+        +1     > . 1001:1011(10) ack 5001 win 65535
         ",
     );
     let t = *s.conn.tcb();
@@ -159,7 +164,8 @@ fn passive_open_answers_a_syn_without_options_without_them() {
         +0     > S. 1000:1000(0) ack 5001 win 65535 <mss 1460>
         +0.01  < . 5001:5001(0) ack 1001 win 20000
         +0.01  < P. 5001:5101(100) ack 1001 win 20000
-        +0     > . 1001:1001(0) ack 5101 win 65535
+        # The right edge stays where the SYN-ACK put it (RFC 9293 3.8.6.2.2).
+        +0     > . 1001:1001(0) ack 5101 win 65435
         ",
     );
     let t = *s.conn.tcb();
@@ -248,7 +254,7 @@ fn our_windows_count_units_of_our_shift_however_small_the_buffer() {
     let config = Config {
         recv_buffer: 4096,
         window_scale: Some(3),
-        ..Config::default()
+        ..immediate()
     };
     let mut s = Script::connect(config, 1000);
     s.run(

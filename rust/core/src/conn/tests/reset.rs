@@ -5,7 +5,7 @@ use super::*;
 use crate::conn::{rst_reply, rules, ConnError};
 
 fn syn_sent() -> Connection {
-    let mut c = Connection::connect(Config::default(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
     drain(&mut c, 0);
     c
 }
@@ -98,7 +98,7 @@ fn challenge_acks_are_rate_limited_per_second() {
     // instant, a random in-window sequence number each) gets at most the limit of challenge
     // ACKs per second; the connection survives it all.
     let mut c = established();
-    let limit = Config::default().challenge_ack_limit;
+    let limit = immediate().challenge_ack_limit;
     let mut rng = crate::rng::Rng::new(7);
     for i in 0..30u32 {
         let seg = match i % 3 {
@@ -122,7 +122,7 @@ fn challenge_acks_are_rate_limited_per_second() {
     let mut free = established_with(
         Config {
             challenge_ack_limit: 0,
-            ..Config::default()
+            ..immediate()
         },
         Peer::default(),
         0,
@@ -135,7 +135,7 @@ fn challenge_acks_are_rate_limited_per_second() {
 
 #[test]
 fn closed_connection_answers_segments_with_rst() {
-    let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(1)).unwrap();
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(1)).unwrap();
     c.close(0).unwrap();
     assert_eq!(c.state(), State::Closed);
     // With ACK: <SEQ=SEG.ACK><CTL=RST>.
@@ -189,7 +189,7 @@ fn abort_sends_rst_and_closes() {
 
 #[test]
 fn rst_in_syn_received_from_listen_returns_to_listen() {
-    let mut c = Connection::listen(Config::default(), LOCAL, SeqNum(7000)).unwrap();
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(7000)).unwrap();
     recv(&mut c, 0, &Peer::default().syn(300, None));
     drain(&mut c, 0);
     recv(&mut c, 1, &Peer::default().rst(301));
