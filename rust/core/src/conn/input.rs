@@ -315,7 +315,11 @@ impl Connection {
                     self.on_fin(now);
                     disposition = Disposition::Accepted;
                 } else if fin_off > self.rcv_off {
-                    self.peer_fin_off = Some(fin_off);
+                    // A bare FIN beyond the gap replaces a held one (`fin.out_of_order`); one
+                    // after text keeps the first held (`fin.none`), as the spec says.
+                    if seg.payload.is_empty() || self.peer_fin_off.is_none() {
+                        self.peer_fin_off = Some(fin_off);
+                    }
                     if seg.payload.is_empty() {
                         // A bare FIN beyond a gap is out-of-order data like any other: answer
                         // at once with the ACK naming the first missing byte (RFC 5681 4.2).

@@ -84,6 +84,9 @@ impl Connection {
     pub(super) fn on_fin(&mut self, now: u64) -> RuleId {
         self.tcb.rcv_nxt += 1;
         self.fin_received = true;
+        // The FIN taken in order ends the stream: one held elsewhere (a peer's error, or a
+        // forgery) is void (the spec's recv_fin rules clear peer_fin_held).
+        self.peer_fin_off = None;
         self.ack_pending = true;
         self.events.push_back(Event::PeerClosed);
         match self.state {

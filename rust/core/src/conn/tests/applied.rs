@@ -246,3 +246,42 @@ fn spec_vars_name_every_variable_once() {
     assert_eq!(get("max_retries"), 15);
     assert_eq!(get("last_oow_ack_us"), u64::MAX);
 }
+
+/// Conformance seed 3 found it: a (forged) bare FIN held beyond a gap, then the real FIN in
+/// order at RCV.NXT. The FIN taken ends the stream and voids the held one, as the spec's
+/// `established.recv_fin` says (`peer_fin_held = false`); the core kept it.
+#[test]
+fn a_fin_taken_in_order_voids_a_fin_held_beyond_it() {
+    let mut c = established();
+    let peer = Peer::default();
+    recv(&mut c, 1, &peer.fin(IRS + 50, ISS + 1));
+    assert_eq!(spec_var(&c, "peer_fin_held"), 1);
+    drain(&mut c, 1);
+    recv(&mut c, 2, &peer.fin(IRS + 1, ISS + 1));
+    assert_eq!(c.state(), State::CloseWait);
+    assert_eq!(c.tcb().rcv_nxt.0, IRS + 2);
+    assert_eq!(spec_var(&c, "peer_fin_held"), 0);
+}
+
+/// A FIN after text beyond the gap does not move a FIN already held (`fin.none` keeps the
+/// first), while a bare one replaces it (`fin.out_of_order`).
+#[test]
+fn a_second_fin_beyond_the_gap_moves_the_held_one_only_when_bare() {
+    let mut c = established();
+    let peer = Peer::default();
+    recv(&mut c, 1, &peer.fin(IRS + 50, ISS + 1));
+    let mut with_text = peer.data(IRS + 20, ISS + 1, &[7; 10]);
+    with_text.flags |= TcpFlags::FIN;
+    recv(&mut c, 2, &with_text);
+    assert_eq!(spec_var(&c, "peer_fin_seq"), u64::from(IRS + 50));
+    recv(&mut c, 3, &peer.fin(IRS + 40, ISS + 1));
+    assert_eq!(spec_var(&c, "peer_fin_seq"), u64::from(IRS + 40));
+}
+
+fn spec_var(c: &Connection, name: &str) -> u64 {
+    c.spec_vars()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no spec variable {name}"))
+}
