@@ -98,7 +98,7 @@ from .report import (
     Trace,
     TraceEvent,
 )
-from .spec import FLAGS, OUT_FIELDS, SEGMENT_FIELDS, Emission, Spec
+from .spec import FLAGS, OUT_FIELDS, SEG_BOOLS, SEGMENT_FIELDS, Emission, Spec
 from .symbolic import (
     SymStep,
     Term,
@@ -125,7 +125,7 @@ GHOST_BOOLS = ("opened", "syn_in", "blk", "bad_b", "bad_d", "stuck")
 GHOST_WORDS = ("app", "dlv", "blk_lo", "blk_hi")
 WITNESS_BOOLS = ("w_tw", "w_lost", "w_rexmit")  # ghosts of the non-vacuity witnesses
 WITNESS_WORDS = ("w_lost_end",)
-SLOT_FIELDS = ("valid", "to_server", *SEGMENT_FIELDS, *FLAGS)
+SLOT_FIELDS = ("valid", "to_server", *SEGMENT_FIELDS, *SEG_BOOLS)
 OFF_STATES = ("CLOSED", "LISTEN")
 RECEIVING = (
     "SYN_RECEIVED",
@@ -197,7 +197,7 @@ def mux_peer(c: Term, a: Peer, b: Peer) -> Peer:
 
 def no_segment() -> dict[str, Term]:
     seg: dict[str, Term] = {f: val(0) for f in SEGMENT_FIELDS}
-    seg.update({f: z3.BoolVal(False) for f in FLAGS})
+    seg.update({f: z3.BoolVal(False) for f in SEG_BOOLS})
     return seg
 
 
@@ -266,7 +266,10 @@ class TwoPeers:
     def world(self, tag: str) -> World:
         peers = tuple(fresh_peer(self.spec, f"{tag}{role}.") for role in ROLES)
         chan = [
-            {f: _var(f"{tag}slot{i}.{f}", f in ("valid", "to_server", *FLAGS)) for f in SLOT_FIELDS}
+            {
+                f: _var(f"{tag}slot{i}.{f}", f in ("valid", "to_server", *SEG_BOOLS))
+                for f in SLOT_FIELDS
+            }
             for i in range(self.nslots)
         ]
         extra = {g: _var(tag + g, g in WITNESS_BOOLS) for g in (*WITNESS_BOOLS, *WITNESS_WORDS)}
@@ -366,7 +369,7 @@ class TwoPeers:
         spec = self.spec
         who = z3.Bool(tag + "who")
         slot = z3.BitVec(tag + "slot", self.slot_bits)
-        seg = {f: self._pick(w.slots, slot, f) for f in (*SEGMENT_FIELDS, *FLAGS)}
+        seg = {f: self._pick(w.slots, slot, f) for f in (*SEGMENT_FIELDS, *SEG_BOOLS)}
         inputs = fresh_inputs(spec, tag)
         actor = mux_peer(who, w.peers[1], w.peers[0])
         steps = {
@@ -374,7 +377,7 @@ class TwoPeers:
             for ev in ("segment", "timeout", *CALLS)
         }
         out = {f: word(f"{tag}out.{f}") for f in OUT_FIELDS}
-        out.update({f: z3.Bool(f"{tag}out.{f}") for f in FLAGS})
+        out.update({f: z3.Bool(f"{tag}out.{f}") for f in SEG_BOOLS})
         allowed, out_post = output_effect(spec, actor.tcb, out)
         env = env_of(spec, actor.tcb, out=out)
         outputs = {
@@ -610,7 +613,7 @@ class TwoPeers:
         free = [z3.Or(z3.Not(s["valid"]), d) for s, d in zip(w.slots, delivered, strict=True)]
         full = z3.Not(z3.Or(*free))
         enters = z3.And(ch.sends, ch.enters)
-        new = {f: ch.out[f] for f in (*SEGMENT_FIELDS, *FLAGS)}
+        new = {f: ch.out[f] for f in (*SEGMENT_FIELDS, *SEG_BOOLS)}
         new["to_server"] = z3.Not(ch.who)
         parts = []
         for k, (s, ns) in enumerate(zip(w.slots, n.slots, strict=True)):
@@ -764,7 +767,7 @@ def lemmas(model: TwoPeers, inv: Invariants, w: World) -> dict[str, Term]:
         for i, slot in enumerate(w.slots):
             from_me = slot["to_server"] if role == "client" else z3.Not(slot["to_server"])
             senv = viewpoint(spec, me, peer, role == "server",
-                             {f: slot[f] for f in (*SEGMENT_FIELDS, *FLAGS)})
+                             {f: slot[f] for f in (*SEGMENT_FIELDS, *SEG_BOOLS)})
             for name, e in inv.segment.items():
                 out[f"{name} (slot {i}, from the {role})"] = z3.Implies(
                     z3.And(slot["valid"], from_me), to_z3(e, senv)
@@ -833,7 +836,7 @@ def _losses(m: z3.ModelRef, c: Choice, actor: str, other: str) -> list[TraceEven
     )
     if model_value(m, old["valid"]) and not freed:
         dest = ROLES[0 if not model_value(m, old["to_server"]) else 1]
-        fields = {f: old[f] for f in (*SEGMENT_FIELDS, *FLAGS)}
+        fields = {f: old[f] for f in (*SEGMENT_FIELDS, *SEG_BOOLS)}
         return [TraceEvent("channel", "drop", f"to {dest} (overwritten)", _segment(m, fields))]
     del actor
     return []
@@ -849,7 +852,7 @@ def trace_of(spec: Spec, m: z3.ModelRef, choices: list[Choice], worlds: list[Wor
         events += step_events(spec, m, c, after)
     in_flight = [
         f"to {ROLES[int(bool(model_value(m, s['to_server'])))]}: "
-        + _segment(m, {f: s[f] for f in (*SEGMENT_FIELDS, *FLAGS)}).label()
+        + _segment(m, {f: s[f] for f in (*SEGMENT_FIELDS, *SEG_BOOLS)}).label()
         for s in worlds[-1].slots
         if model_value(m, s["valid"])
     ]

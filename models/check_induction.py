@@ -202,13 +202,13 @@ class Induction:
 
 def _channel_text(spec: Spec, m: z3.ModelRef, w: World) -> str:
     from .check_bmc import _segment
-    from .spec import FLAGS, SEGMENT_FIELDS
+    from .spec import SEG_BOOLS, SEGMENT_FIELDS
 
     lines = []
     for i, s in enumerate(w.slots):
         if model_value(m, s["valid"]):
             dest = ROLES[int(bool(model_value(m, s["to_server"])))]
-            seg = _segment(m, {f: s[f] for f in (*SEGMENT_FIELDS, *FLAGS)})
+            seg = _segment(m, {f: s[f] for f in (*SEGMENT_FIELDS, *SEG_BOOLS)})
             lines.append(f"slot {i} to {dest}: {seg.label()} wnd={seg.wnd}")
     del spec
     return "channel: " + ("; ".join(lines) if lines else "empty")

@@ -19,6 +19,10 @@ a new node, and one query per successor (plus one per preference tier) settles a
 observed variables (buffers, timers) follow the environment model of models/witness.py, which
 Z3 sees too, and which keeps every TCB within ``[bounds]``.
 
+The search runs twice: with timestamps off (:data:`models.witness.CONFIG`), then, for the
+rules still without a witness (PAWS needs timestamps agreed), with them on. One search with
+them on would explore most TCBs twice, with and without timestamps agreed, for nothing.
+
 Breadth first, so witnesses are as short as the abstraction allows; within a level, TCBs near
 a rule still to witness go first. The search stops when everything is witnessed, at ``depth``
 events, or at the time limit. Then every witness is polished: its segments re-solved, as the
@@ -34,11 +38,12 @@ from dataclasses import dataclass
 import z3
 
 from .check_requirements import invariants
-from .expr import WIDTH, SpecError, Value, evaluate, names, parse, type_of
+from .expr import WIDTH, SpecError, Value, evaluate, names, parse, to_z3, type_of
 from .report import FAILED, WITNESSED, Finding
 from .spec import Spec, step
 from .symbolic import Term, val
 from .witness import (
+    CONFIG,
     ISN,
     OUTPUT,
     PREFERENCES,
@@ -123,6 +128,21 @@ class SearchResult:
 def targets(spec: Spec) -> list[str]:
     """Every rule and every output shape that needs a witness."""
     return [r.id for r in spec.rules] + [o.id for o in spec.outputs]
+
+
+def needs_timestamps(spec: Spec) -> set[str]:
+    """The rules whose guard cannot hold unless timestamps were agreed (``ts_ok``): the first
+    search, with timestamps off, does not look for them."""
+    from .symbolic import env_of, fresh_inputs, fresh_segment, fresh_tcb
+
+    env = env_of(spec, fresh_tcb(spec, "t."), fresh_segment("t."), fresh_inputs(spec, "t."))
+    out = set()
+    for r in spec.rules:
+        solver = z3.Solver()
+        solver.add(z3.Not(env["ts_ok"]), to_z3(r.guard, env))
+        if solver.check() == z3.unsat:
+            out.add(r.id)
+    return out
 
 
 def relevant_flags(spec: Spec, environment: Environment) -> dict[str, tuple[str, ...]]:
@@ -249,8 +269,11 @@ class _Search:
         depth: int,
         timeout_s: float | None,
         progress: Callable[[str], None] | None,
+        config: Mapping[str, Value] = CONFIG,
+        todo: set[str] | None = None,
     ) -> None:
         self.spec = spec
+        self.config = dict(config)
         self.depth = depth
         self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self.progress = progress
@@ -258,7 +281,7 @@ class _Search:
         self.environment = self.pipelines.environment
         self.abstraction = Abstraction(spec, self.environment)
         self.checks = [*spec.bounds.values(), *invariants(spec).values()]
-        self.todo = set(targets(spec))
+        self.todo = set(targets(spec)) if todo is None else set(todo)
         self.seen: set[Key] = set()
         self.seen_order: list[Key] = []  # the same, in the order found
         self.result = SearchResult({}, {}, depth)
@@ -273,7 +296,7 @@ class _Search:
 
     def run(self) -> SearchResult:
         start = time.monotonic()
-        state, values = initial(self.spec)
+        state, values = initial(self.spec, self.config)
         root = Node(state, values, ())
         self._reached(root)
         self._see(self.abstraction.key(state, values))
@@ -309,7 +332,7 @@ class _Search:
         same rules and the same abstract TCB after it; the last step only for its target (the
         rule, or the state). A witness that does not polish stays as found."""
         memo: dict[tuple[int, ...], _Polished | None] = {}
-        state, values = initial(self.spec)
+        state, values = initial(self.spec, self.config)
         start = _Polished(WitnessStep("", []), state, values, state, values)
         for table in (self.result.rules, self.result.states):
             for name, w in table.items():
@@ -328,7 +351,8 @@ class _Search:
                     continue
                 last = self._polish_step(done[-1], w.steps[-1], name)
                 if last is not None:
-                    table[name] = Witness(w.target, [p.step for p in done[1:]] + [last.step])
+                    steps = [p.step for p in done[1:]] + [last.step]
+                    table[name] = Witness(w.target, steps, dict(self.config))
 
     def _polish_step(
         self, before: _Polished, s: WitnessStep, target: str | None = None
@@ -397,12 +421,14 @@ class _Search:
     def _reached(self, node: Node) -> None:
         """Record the witnesses ``node``'s last step gives."""
         if node.state not in self.result.states:
-            self.result.states[node.state] = Witness(node.state, list(node.path))
+            self.result.states[node.state] = Witness(
+                node.state, list(node.path), dict(self.config)
+            )
         if node.path:
             for rid in node.path[-1].fired:
                 if rid in self.todo:
                     self.todo.discard(rid)
-                    self.result.rules[rid] = Witness(rid, list(node.path))
+                    self.result.rules[rid] = Witness(rid, list(node.path), dict(self.config))
 
     def successors(self, node: Node) -> Iterator[Node]:
         for event in self.spec.events:
@@ -475,7 +501,29 @@ def search(
     timeout_s: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SearchResult:
-    return _Search(spec, depth, timeout_s, progress).run()
+    start = time.monotonic()
+    later = needs_timestamps(spec)
+    first = _Search(spec, depth, timeout_s, progress, CONFIG, set(targets(spec)) - later).run()
+    rest = set(targets(spec)) - set(first.rules)
+    if not rest or first.timed_out:
+        return first
+    if progress:
+        progress(f"reachability: again with timestamps on, for {len(rest)} rules")
+    left = None if timeout_s is None else max(1.0, timeout_s - (time.monotonic() - start))
+    again = _Search(spec, depth, left, progress, {**CONFIG, "timestamps": True}, rest)
+    again.result.states = dict(first.states)  # reached already: done() needs only the rules
+    second = again.run()
+    return SearchResult(
+        rules={**first.rules, **second.rules},
+        states=first.states,
+        depth=depth,
+        seconds=time.monotonic() - start,
+        nodes=first.nodes + second.nodes,
+        queries=first.queries + second.queries,
+        dropped=first.dropped + second.dropped,
+        timed_out=second.timed_out,
+        reached_depth=max(first.reached_depth, second.reached_depth),
+    )
 
 
 def find_witnesses(

@@ -21,7 +21,7 @@ import z3
 from . import lia
 from .expr import parse, to_z3
 from .report import COUNTEREXAMPLE, FAILED, PROVEN, Finding
-from .spec import FLAGS, SEGMENT_FIELDS, Emission, Requirement, Spec, load
+from .spec import SEG_BOOLS, SEGMENT_FIELDS, Emission, Requirement, Spec, load
 from .symbolic import (
     Term,
     bounds,
@@ -69,7 +69,7 @@ def _havoc_observed(spec: Spec, post: dict[str, Term], tag: str) -> dict[str, Te
 
 def _no_segment() -> dict[str, Term]:
     seg: dict[str, Term] = {f: val(0) for f in SEGMENT_FIELDS}
-    seg.update({f: z3.BoolVal(False) for f in FLAGS})
+    seg.update({f: z3.BoolVal(False) for f in SEG_BOOLS})
     return seg
 
 

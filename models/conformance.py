@@ -13,6 +13,12 @@ receive buffer is 4096 bytes, so any shift above 0 is larger than the buffer nee
 rounding shows: windows in units of up to 16 KiB). Both sides must offer it for either to
 scale; the spec is handed windows in bytes either way.
 
+Timestamps (RFC 7323 3) likewise: each side offers them or not, and starts its timestamp
+clock at an offset drawn near the wrap of the 32-bit space as often as anywhere, so that
+TSvals wrap within a run (the clock ticks once a millisecond and the harness jumps from
+timer to timer). Injected segments carry a timestamp about TS.Recent (older, equal, newer),
+an arbitrary one, or none, so PAWS (RFC 7323 5.3) is exercised from every side.
+
 Profiles: CI runs :data:`CI_EXAMPLES` examples of up to :data:`CI_STEPS` steps; the
 environment variable ``FERROTCP_CONFORMANCE_EXAMPLES`` (and ``..._STEPS``) select a longer run.
 """
@@ -72,6 +78,14 @@ KEEPALIVE_ON = {
     "keepalive_idle_us": 3_000_000,
     "keepalive_interval_us": 1_000_000,
 }
+# Which sides offer timestamps: mostly both, the default; one side only (neither uses them).
+TIMESTAMPS = st.sampled_from([(True, True), (True, True), (True, False), (False, True),
+                              (False, False)])
+# A side's timestamp clock offset (RFC 7323 5.4): anywhere, or just before the wrap.
+TS_OFFSETS = st.integers(0, 2**32 - 1) | st.integers(2**32 - 20_000, 2**32 - 1)
+# The timestamp of an injected segment, relative to the receiver's TS.Recent (or none).
+TS_KINDS = st.sampled_from(["none", "recent", "recent", "recent", "recent", "any"])
+TS_DELTAS = st.sampled_from([-(2**31) + 1, -1000, -1, 0, 0, 1, 1000, 2**31 - 1])
 KEEPALIVES = st.sampled_from([{}, {}, {**KEEPALIVE_ON, "keepalive_count": 1},
                               {**KEEPALIVE_ON, "keepalive_count": 3}])
 
@@ -102,6 +116,9 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
             sack=st.sampled_from([(True, True), (True, False), (False, True)]),
             client_ka=KEEPALIVES,
             server_ka=KEEPALIVES,
+            ts=TIMESTAMPS,
+            client_ts_offset=TS_OFFSETS,
+            server_ts_offset=TS_OFFSETS,
         )
         def open(
             self,
@@ -113,14 +130,29 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
             sack: tuple[bool, bool],
             client_ka: dict[str, Any],
             server_ka: dict[str, Any],
+            ts: tuple[bool, bool],
+            client_ts_offset: int,
+            server_ts_offset: int,
         ) -> None:
             self.h = Harness(
                 spec,
                 client_iss,
                 server_iss,
                 simultaneous,
-                client_config={"window_scale": client_ws, "sack_permitted": sack[0], **client_ka},
-                server_config={"window_scale": server_ws, "sack_permitted": sack[1], **server_ka},
+                client_config={
+                    "window_scale": client_ws,
+                    "sack_permitted": sack[0],
+                    "timestamps": ts[0],
+                    "ts_offset": client_ts_offset,
+                    **client_ka,
+                },
+                server_config={
+                    "window_scale": server_ws,
+                    "sack_permitted": sack[1],
+                    "timestamps": ts[1],
+                    "ts_offset": server_ts_offset,
+                    **server_ka,
+                },
             )
             stats.examples += 1
 
@@ -185,6 +217,9 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
             ack_delta=st.sampled_from(NEAR) | st.integers(-(2**31), 2**31),
             length=st.sampled_from([0, 0, 1, 10, 536]),
             wnd=st.sampled_from([0, 1, 536, 4096, 65535]),
+            ts_kind=TS_KINDS,
+            ts_delta=TS_DELTAS,
+            ts_any=st.integers(0, 2**32 - 1),
         )
         def inject(
             self,
@@ -195,6 +230,9 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
             ack_delta: int,
             length: int,
             wnd: int,
+            ts_kind: str,
+            ts_delta: int,
+            ts_any: int,
         ) -> None:
             h = self.harness
             p = h.peer(side)
@@ -208,6 +246,7 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
                 flags=flags,
                 wnd=wnd,
                 payload=bytes(length),
+                ts=_timestamp(ts_kind, ts_delta, ts_any, v.get("ts_recent", 0)),
             )
             h.inject(side, seg)
 
@@ -217,6 +256,16 @@ def make_machine(spec: Spec, stats: Stats) -> type[RuleBasedStateMachine]:
                 self.h.check_prefix()
 
     return Conformance
+
+
+def _timestamp(kind: str, delta: int, anything: int, recent: int) -> tuple[int, int] | None:
+    """An injected segment's (TSval, TSecr): none, about the receiver's TS.Recent, or any
+    value. TSecr is 0 (nothing echoed: the receiver takes no RTT sample from it)."""
+    if kind == "none":
+        return None
+    if kind == "any":
+        return (anything, 0)
+    return ((recent + delta) & 0xFFFFFFFF, 0)
 
 
 def run(

@@ -36,6 +36,8 @@ CONFIG: dict[str, Any] = {
     "max_retransmissions": 3,
     "max_syn_retransmissions": 3,
 }
+# RFC 7323 5.5: TS.Recent is trusted for 24 days (the timestamp clock may wrap after that).
+TS_RECENT_LIFETIME_US = 24 * 24 * 3600 * 1_000_000
 ERRORS = {"refused": "ECONNREFUSED", "reset": "ECONNRESET", "timed-out": "ETIMEDOUT"}
 
 
@@ -155,6 +157,12 @@ class Harness:
             other == never or self.now < other
         )
 
+    def _ts_expired(self, raw: Mapping[str, int]) -> bool:
+        """The spec's ``in.ts_expired``: TS.Recent was set more than 24 days ago (RFC 7323
+        5.5), so the PAWS test is skipped."""
+        age = raw.get("ts_recent_age_us", 2**64 - 1)
+        return age != 2**64 - 1 and self.now - age > TS_RECENT_LIFETIME_US
+
     def _fail(self, problems: list[str], what: str) -> None:
         from .mscchart import render
 
@@ -207,6 +215,7 @@ class Harness:
             keepalive_due=self._keepalive_due(event, pre_raw),
             ack_delay_ok=self._ack_delay_ok(pre_raw, raw),
             ack_timer=self._ack_timer(event, pre_raw),
+            ts_expired=self._ts_expired(pre_raw),
             raw_post=raw,
             out_shift=out_shift,
         )

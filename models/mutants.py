@@ -92,6 +92,14 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        "paws_ignored",
+        "an old duplicate with a stale timestamp is processed (no PAWS, RFC 7323 5.3)",
+        (
+            ('guard = "paws_old"\n', 'guard = "false"\n'),
+            ('guard = "not ts_missing and not paws_old"', 'guard = "not ts_missing"'),
+        ),
+    ),
+    Mutant(
         "fin_out_of_order",
         "a FIN is accepted out of order",
         (

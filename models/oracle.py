@@ -61,6 +61,8 @@ class Observation:
     # The delayed ACK (RFC 9293 3.8.6.3): `in.ack_delay_ok` and `in.ack_timer`.
     ack_delay_ok: bool = False
     ack_timer: bool = False
+    # TS.Recent had expired (RFC 7323 5.5): `in.ts_expired`.
+    ts_expired: bool = False
     raw_post: dict[str, int] = field(default_factory=dict)
     # Rcv.Wind.Shift of the side that sent ``sent`` (RFC 7323 2.3): scales their windows
     # into the bytes the spec's ``out.wnd`` means.
@@ -78,6 +80,7 @@ def _inputs(spec: Spec, obs: Observation, send_n: int, fill: int) -> dict[str, V
         "keepalive_due": obs.keepalive_due,
         "ack_delay_ok": obs.ack_delay_ok,
         "ack_timer": obs.ack_timer,
+        "ts_expired": obs.ts_expired,
     }
 
 
@@ -166,6 +169,7 @@ def judge(
         if after[name] != obs.post[name]:
             problems.append(f"{name}: spec {after[name]}, core {obs.post[name]}")
     problems += check_emissions(spec, pred, obs, seg, pre_env)
+    problems += check_sent(spec, pred, obs)
     # The model checker assumes these of every state; the core must live up to them.
     post_env = {**spec.constants(), **obs.post, "state": spec.state_index(obs.post_state)}
     for name, bound in spec.bounds.items():
@@ -199,4 +203,23 @@ def check_emissions(
         if any(pred.state in o.states and evaluate(o.shape, env) for o in spec.outputs):
             continue
         problems.append(f"unexplained segment {_show(s)} in {pred.state}")
+    return problems
+
+
+def check_sent(spec: Spec, pred: Step, obs: Observation) -> list[str]:
+    """Every segment sent satisfies the spec's ``[sent]`` conditions, and the core's
+    Last.ACK.sent (RFC 7323 4.3, an observed variable the rules read) is the acknowledgement
+    field of the last segment it sent with ACK and without RST."""
+    problems: list[str] = []
+    for s in obs.sent:
+        env = out_env(spec, pred.state, pred.values, s.fields(obs.out_shift))
+        for name, cond in spec.sent.items():
+            if not evaluate(cond, env):
+                ts = f" ts={s.ts}" if s.ts else " no timestamps"
+                problems.append(f"sent {_show(s)}{ts}, which breaks [sent] {name!r}")
+    acks = [s.ack for s in obs.sent if "ACK" in s.flags and "RST" not in s.flags]
+    if acks and "last_ack_sent" in obs.post and obs.post["last_ack_sent"] != acks[-1]:
+        problems.append(
+            f"last_ack_sent: core {obs.post['last_ack_sent']}, last ACK sent {acks[-1]}"
+        )
     return problems

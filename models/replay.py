@@ -78,6 +78,10 @@ def _solve(
     for variant in _variants(spec, fired):
         for wnd in windows:
             fix = {"in.isn": values["iss"]} | ({} if wnd is None else {"seg.wnd": wnd})
+            if recorded is not None and recorded.get("SYN"):
+                # Whether the handshake agrees on timestamps decides which rules can
+                # apply later (PAWS): keep the witness's choice.
+                fix["seg.TS"] = bool(recorded.get("TS"))
             solved = solve_step(spec, state, values, "segment", variant, fix, pipelines)
             if solved is not None and solved[0] is not None:
                 return solved[0]
@@ -125,6 +129,7 @@ def replay(spec: Spec, w: Witness, pipelines: Pipelines | None = None) -> Harnes
                 flags,
                 int(f["wnd"]),
                 bytes(int(f["len"])),
+                ts=(int(f["tsval"]), int(f["tsecr"])) if f["TS"] else None,
             )
             h.inject(side, seg)
         elif s.event == "send":

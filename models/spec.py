@@ -3,8 +3,9 @@
 The file format (see the header of ``tcp.toml``): ``[spec]`` names the states, ``[variables]``
 the TCB, ``[bounds]`` what every state satisfies, ``[segment]`` and ``[inputs]`` the event
 parameters, ``[macros]`` the shared definitions, ``[pipelines]`` which phases an event runs in
-each state, ``[[rule]]`` the rules and ``[[output]]`` the shapes of what the core may send on
-its own. Everything here is mechanical: the meaning lives in the TOML file.
+each state, ``[[rule]]`` the rules, ``[[output]]`` the shapes of what the core may send on
+its own and ``[sent]`` what every segment it sends carries. Everything here is
+mechanical: the meaning lives in the TOML file.
 
 Names in expressions: a variable (``snd_una``), ``state``, a state name (``ESTABLISHED``), an
 errno name (``ECONNRESET``, or ``NONE``), a segment field (``seg.ack``, ``seg.SYN``), an input
@@ -27,8 +28,12 @@ from .expr import type_of as expr_type
 SPEC_PATH = Path(__file__).with_name("tcp.toml")
 ERRNOS = ("NONE", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTCONN", "EPIPE")
 FLAGS = ("SYN", "ACK", "FIN", "RST")
-SEGMENT_FIELDS = ("seq", "ack", "len", "wnd")
-OUT_FIELDS = ("seq", "ack", "len", "wnd")
+# The Timestamps option (RFC 7323 3.2): whether a segment carries one (`TS`), and its two
+# values. `tsval`/`tsecr` mean nothing when `TS` is false.
+SEGMENT_FIELDS = ("seq", "ack", "len", "wnd", "tsval", "tsecr")
+OUT_FIELDS = SEGMENT_FIELDS
+# The Booleans of a segment: its control bits (what an `emit` names) and `TS`.
+SEG_BOOLS = (*FLAGS, "TS")
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ class Spec:
     rules: list[Rule]
     outputs: list[Output]
     requirements: list[Requirement] = field(default_factory=list)
+    # [sent]: conditions every segment the core sends satisfies (over `out.*` and the state
+    # after the event).
+    sent: dict[str, Expr] = field(default_factory=dict)
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -190,7 +198,7 @@ class Spec:
             t["seg." + f] = "word"
         for f in OUT_FIELDS:
             t["out." + f] = "word"
-        for f in FLAGS:
+        for f in SEG_BOOLS:
             t["seg." + f] = "bool"
             t["out." + f] = "bool"
         for i in self.inputs.values():
@@ -333,6 +341,7 @@ def load(path: str | Path | None = None, text: str | None = None) -> Spec:
         rules=rules,
         outputs=outputs,
         requirements=requirements,
+        sent={k: parse(v, macros) for k, v in raw.get("sent", {}).items()},
         source=text,
         raw=raw,
     )
@@ -397,6 +406,8 @@ def _validate(spec: Spec) -> None:
                 raise SpecError(f"requirement {q.id}: unknown event {ev}")
     for name, b in spec.bounds.items():
         want(b, "bool", f"bound {name}")
+    for name, b in spec.sent.items():
+        want(b, "bool", f"sent {name}")
     for ev, table in spec.pipelines.items():
         for st, phs in table.items():
             if st != "*" and st not in spec.states:

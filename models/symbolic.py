@@ -16,7 +16,7 @@ from typing import Any
 import z3
 
 from .expr import WIDTH, SpecError, to_z3
-from .spec import ERRNOS, FLAGS, OUT_FIELDS, SEGMENT_FIELDS, Emission, Spec
+from .spec import ERRNOS, OUT_FIELDS, SEG_BOOLS, SEGMENT_FIELDS, Emission, Spec
 
 Term = Any  # a z3.ExprRef: z3's stubs are loose
 
@@ -45,7 +45,7 @@ def concrete_tcb(spec: Spec, state: str, values: Mapping[str, int | bool]) -> di
 
 def fresh_fields(prefix: str, fields: tuple[str, ...]) -> dict[str, Term]:
     out = {f: word(f"{prefix}{f}") for f in fields}
-    out.update({f: z3.Bool(f"{prefix}{f}") for f in FLAGS})
+    out.update({f: z3.Bool(f"{prefix}{f}") for f in SEG_BOOLS})
     return out
 
 

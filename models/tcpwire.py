@@ -1,7 +1,7 @@
 """Just enough of the TCP header (RFC 9293 3.1) for the conformance tests: read the fields
 the spec talks about from what the core sends, and build arbitrary segments to inject. Of
-the options, those a SYN negotiates (MSS, window scale, SACK-permitted) are kept, so a
-segment read and built again carries them on.
+the options, those a SYN negotiates (MSS, window scale, SACK-permitted) and the Timestamps
+option (RFC 7323 3.2) are kept, so a segment read and built again carries them on.
 
 The core's own parser is in Rust (``rust/core/src/wire``); this one is independent on
 purpose, so that the tests do not take the core's word for what it sent.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 FLAG_BITS = {"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10}
 # Option kinds (RFC 9293 3.1, RFC 7323 2.2, RFC 2018 2).
-EOL, NOP, MSS, WSCALE, SACK_PERMITTED = 0, 1, 2, 3, 4
+EOL, NOP, MSS, WSCALE, SACK_PERMITTED, TIMESTAMPS = 0, 1, 2, 3, 4, 8
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Seg:
     mss: int | None = None
     wscale: int | None = None  # the shift of a Window Scale option, as sent (not clamped)
     sack_permitted: bool = False
+    ts: tuple[int, int] | None = None  # (TSval, TSecr) of a Timestamps option
 
     @property
     def len(self) -> int:
@@ -47,6 +48,8 @@ class Seg:
         f["wnd"] = self.window(shift)
         for name in ("SYN", "ACK", "FIN", "RST"):
             f[name] = name in self.flags
+        f["TS"] = self.ts is not None
+        f["tsval"], f["tsecr"] = self.ts or (0, 0)
         return f
 
     def flag_text(self) -> str:
@@ -62,15 +65,17 @@ def parse(data: bytes) -> Seg:
     if offset < 20 or offset > len(data):
         raise ValueError(f"bad data offset {offset}")
     flags = frozenset(n for n, bit in FLAG_BITS.items() if off_flags & bit and n != "PSH")
-    mss, wscale, sack_permitted = _options(data[20:offset])
+    mss, wscale, sack_permitted, ts = _options(data[20:offset])
     return Seg(
-        sport, dport, seq, ack, flags, wnd, bytes(data[offset:]), mss, wscale, sack_permitted
+        sport, dport, seq, ack, flags, wnd, bytes(data[offset:]), mss, wscale, sack_permitted, ts
     )
 
 
-def _options(area: bytes) -> tuple[int | None, int | None, bool]:
-    """MSS, window scale shift and SACK-permitted from an option area; others skipped."""
+def _options(area: bytes) -> tuple[int | None, int | None, bool, tuple[int, int] | None]:
+    """MSS, window scale shift, SACK-permitted and timestamps from an option area; others
+    skipped."""
     mss, wscale, sack_permitted = None, None, False
+    ts: tuple[int, int] | None = None
     i = 0
     while i < len(area):
         kind = area[i]
@@ -88,8 +93,11 @@ def _options(area: bytes) -> tuple[int | None, int | None, bool]:
             wscale = body[0]
         elif kind == SACK_PERMITTED and not body:
             sack_permitted = True
+        elif kind == TIMESTAMPS and len(body) == 8:
+            tsval, tsecr = struct.unpack("!II", body)
+            ts = (tsval, tsecr)
         i += area[i + 1]
-    return mss, wscale, sack_permitted
+    return mss, wscale, sack_permitted, ts
 
 
 def _encode_options(seg: Seg) -> bytes:
@@ -100,6 +108,9 @@ def _encode_options(seg: Seg) -> bytes:
         out += bytes([NOP, WSCALE, 3, seg.wscale])
     if seg.sack_permitted:
         out += bytes([NOP, NOP, SACK_PERMITTED, 2])
+    if seg.ts is not None:
+        out += bytes([NOP, NOP, TIMESTAMPS, 10])
+        out += struct.pack("!II", seg.ts[0] & 0xFFFFFFFF, seg.ts[1] & 0xFFFFFFFF)
     return out
 
 

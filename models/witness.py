@@ -29,7 +29,7 @@ import z3
 
 from .expr import MASK, SpecError, Value, define_macro, evaluate, names, parse, to_z3
 from .report import Segment, Trace, TraceEvent
-from .spec import FLAGS, SEGMENT_FIELDS, Spec, out_env, step
+from .spec import FLAGS, SEG_BOOLS, SEGMENT_FIELDS, Spec, out_env, step
 from .symbolic import (
     SymStep,
     Term,
@@ -51,6 +51,8 @@ CONFIG: dict[str, Value] = {
     "dupack_threshold": 3,
     "max_retries": 3,
     "keepalive_count": 2,
+    # Off: the witnesses of every rule but the timestamp ones need none (check_reach).
+    "timestamps": False,
 }
 ISN = 1000  # our ISN (in.isn): readable numbers in witnesses
 PEER_ISN = 5000  # the peer's, preferred for the SYNs Z3 makes up
@@ -76,6 +78,10 @@ PLAUSIBLE = (
     " seg.ACK and seg.seq - rcv_nxt + 65536 <= 196608)"
     " and ite(seg.ACK, seg.ack - snd_una + 65536 <= snd_max - snd_una + 131072, seg.ack == 0)"
     " and (seg.RST -> seg.len == 0 and not seg.FIN)"
+    # Timestamps as a peer sends them (RFC 7323 3.2): on its SYN when we offer them, on
+    # everything once agreed; its clock standing still, nothing echoed.
+    " and seg.TS == (ts_ok or seg.SYN and timestamps) and seg.tsecr == 0"
+    " and (not seg.TS or seg.SYN or seg.tsval == ts_recent)"
 )
 # ... that is, moreover, exactly in sequence, or a segment's length ahead or behind, and
 # acknowledges all or nothing of what is outstanding.
@@ -233,6 +239,8 @@ ENVIRONMENT: dict[str, str] = {
     "held": "env_held",
     "held_end": "ite(env_held, env_held_to, rcv_nxt)",
     "rcv_wnd": str(RCV_WND),
+    # Every step's ACK goes at once unless the delayed-ACK timer holds it (as above).
+    "last_ack_sent": "ite(env_ack_delayed, pre.last_ack_sent, rcv_nxt)",
 }
 
 
@@ -275,8 +283,8 @@ class Environment:
         env: dict[str, Value] = {**spec.constants(), **post, "state": spec.state_index(state)}
         env.update({"pre." + k: v for k, v in pre.items()})
         env["pre.state"] = spec.state_index(pre_state)
-        for f in SEGMENT_FIELDS + FLAGS:
-            env["seg." + f] = (seg or {}).get(f, False if f in FLAGS else 0)
+        for f in SEGMENT_FIELDS + SEG_BOOLS:
+            env["seg." + f] = (seg or {}).get(f, False if f in SEG_BOOLS else 0)
         for name, var in spec.inputs.items():
             env["in." + name] = inputs.get(name, False if var.type == "bool" else 0)
         applied = set(fired)
@@ -370,7 +378,7 @@ def output_candidates(
 
 def _no_segment() -> dict[str, Term]:
     seg: dict[str, Term] = {f: val(0) for f in SEGMENT_FIELDS}
-    seg.update({f: z3.BoolVal(False) for f in FLAGS})
+    seg.update({f: z3.BoolVal(False) for f in SEG_BOOLS})
     return seg
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from ferrotcp import Endpoint
 
 SERVER_IP, CLIENT_IP, PORT = "10.0.0.2", "10.0.0.1", 80
@@ -29,11 +30,12 @@ def option_kinds(options: bytes) -> list[int]:
 SYN, ACK = 0x02, 0x10
 
 
-def full_server(syn_cookies: bool) -> tuple[Endpoint, Endpoint]:
-    """A server with a backlog of 1, filled by a handshake whose SYN-ACK is lost."""
-    server = Endpoint(bytes(range(16)), backlog=1, syn_cookies=syn_cookies)
+def full_server(syn_cookies: bool, timestamps: bool = True) -> tuple[Endpoint, Endpoint]:
+    """A server with a backlog of 1, filled by a handshake whose SYN-ACK is lost; both ends
+    use timestamps (RFC 7323) or not."""
+    server = Endpoint(bytes(range(16)), backlog=1, syn_cookies=syn_cookies, timestamps=timestamps)
     server.listen(LISTEN)
-    client = Endpoint(bytes(16), min_rto_us=200_000)
+    client = Endpoint(bytes(16), min_rto_us=200_000, timestamps=timestamps)
     client.connect(0, (CLIENT_IP, 0), LISTEN)
     assert server.receive(0, client.datagrams_to_send(0)) == 1
     assert len(server.datagrams_to_send(0)) == 1  # the SYN-ACK, lost
@@ -41,15 +43,21 @@ def full_server(syn_cookies: bool) -> tuple[Endpoint, Endpoint]:
     return server, client
 
 
-def test_a_full_backlog_completes_the_handshake_through_a_cookie() -> None:
-    server, client = full_server(syn_cookies=True)
+@pytest.mark.parametrize("timestamps", [False, True])
+def test_a_full_backlog_completes_the_handshake_through_a_cookie(timestamps: bool) -> None:
+    server, client = full_server(syn_cookies=True, timestamps=timestamps)
     conn = client.connect(0, (CLIENT_IP, 0), LISTEN)
     server.receive(0, client.datagrams_to_send(0))
     (synack,) = server.datagrams_to_send(0)
     flags, cookie, options = tcp_header(synack)
     assert flags == SYN | ACK
-    # Only the MSS: a cookie has no room for window scaling (3) or SACK-permitted (4).
-    assert option_kinds(options) == [2]
+    if timestamps:
+        # The TSval the peer echoes carries what the cookie cannot: MSS, NOP, window scale,
+        # SACK-permitted, timestamps.
+        assert option_kinds(options) == [2, 1, 3, 4, 8]
+    else:
+        # Only the MSS: a cookie has no room for window scaling (3) or SACK-permitted (4).
+        assert option_kinds(options) == [2]
     assert len(server) == 1, "no TCB kept for the cookie"
     counters = server.endpoint_counters()
     assert counters["syn_cookies_sent"] == 1
@@ -95,8 +103,11 @@ def test_a_full_backlog_completes_the_handshake_through_a_cookie() -> None:
     # Built as any passive open, with the spec's rule ids in its log.
     rules = [e["rule"] for e in server.log(peer) if e["kind"] == "state"]
     assert rules[:3] == ["closed.listen", "listen.recv_syn", "syn_received.recv_ack"]
-    # The peer announced 1460, which is in the table.
-    assert server.tcb(peer)["snd_mss"] == 1460
+    tcb = server.tcb(peer)
+    # The peer announced 1460, which is in the table; timestamps take 12 bytes of it.
+    assert tcb["snd_mss"] == (1448 if timestamps else 1460)
+    negotiated = (tcb["wscale_ok"], tcb["sack_ok"], tcb["ts_ok"])
+    assert negotiated == ((1, 1, 1) if timestamps else (0, 0, 0))
 
 
 def test_a_forged_cookie_ack_is_reset_and_counted() -> None:

@@ -59,6 +59,10 @@ def test_transfer_with_the_kernel_is_byte_exact(ip: int, client: str, seed: int 
     assert not errors and not r["stuck"], where
     assert r["ferrotcp_recv"] == [SIZE, r["sent_by_kernel"]], where
     assert r["kernel_recv"] == [SIZE, r["sent_by_ferrotcp"]], where
+    # Linux offers timestamps (tcp_timestamps=1): both SYNs carry them (RFC 7323 3.2), and
+    # every segment the kernel sends after them does too.
+    assert r["negotiated"]["ts_ok"] == 1, where
+    assert r["connection"]["ts_missing_dropped"] == 0, where
     if seed is not None:
         fin, fout = r["stack"]["faults_in"], r["stack"]["faults_out"]
         assert fin["lost"] > 0 and fin["reordered"] > 0, f"faults applied inbound: {where}"

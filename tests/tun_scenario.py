@@ -144,8 +144,11 @@ def transfer(spec: dict[str, Any]) -> dict[str, Any]:
         out["elapsed_s"] = round(time.monotonic() - t0, 3)
         out["sent_by_kernel"] = hashlib.sha256(from_kernel).hexdigest()
         out["sent_by_ferrotcp"] = hashlib.sha256(from_ours).hexdigest()
-        kept = ("retransmits", "segments", "bytes", "dup", "out_of_order", "rto_expirations")
+        kept = ("retransmits", "segments", "bytes", "dup", "out_of_order", "rto_expirations",
+                "paws", "ts_missing")
         out["connection"] = {k_: v_ for k_, v_ in f.counters().items() if k_.startswith(kept)}
+        tcb = f.tcb()
+        out["negotiated"] = {k_: tcb[k_] for k_ in ("ts_ok", "wscale_ok", "sack_ok", "snd_mss")}
         out["stack"] = {k_: v_ for k_, v_ in stack.counters().items()
                         if k_ in ("faults_in", "faults_out", "transport", "malformed")}
         k.close()

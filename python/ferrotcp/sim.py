@@ -40,7 +40,10 @@ class Network:
         ``recv_buffer``, ...). ``window_scale`` (default 0) offers window scaling (RFC 7323)
         with the smallest shift that fits ``recv_buffer`` into 16 bits, or this shift if
         larger (at most 14); ``None`` offers none. ``sack_permitted`` (default True) offers
-        SACK (RFC 2018). Each is used only if the peer's SYN offers it too. ``keepalive=True``
+        SACK (RFC 2018). ``timestamps`` (default True) offers the Timestamps option (RFC 7323:
+        RTT samples from every acknowledgement and PAWS; each segment carries 12 bytes of
+        option, and 12 bytes less payload). Each is used only if the peer's SYN offers it
+        too. ``keepalive=True``
         turns TCP keep-alives on (RFC 9293 3.8.4; off by default), with
         ``keepalive_idle_us`` (default 2 h), ``keepalive_interval_us`` (75 s) and
         ``keepalive_count`` (9): a connection idle that long probes its peer, and fails with

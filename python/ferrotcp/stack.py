@@ -57,12 +57,13 @@ class Stack:
     every packet the stack sends (before outbound faults) and receives (after inbound ones).
     ``backlog`` bounds each listening socket's connections not yet accepted; beyond it a SYN
     is answered with a SYN cookie (RFC 4987 3.6: no state kept until the handshake's ACK
-    returns it; such a connection gets the peer's MSS rounded down to a common value and no
-    window scaling or SACK) unless ``syn_cookies`` is False, when it is dropped.
+    returns it; such a connection gets the peer's MSS rounded down to a common value, and
+    window scaling and SACK only when both sides use timestamps, whose echo carries them)
+    unless ``syn_cookies`` is False, when it is dropped.
     Other keywords are connection settings, as for ``Network.add_host`` (``mss``,
     ``min_rto_us``, ``send_buffer``, ``recv_buffer``, ``window_scale``, ``sack_permitted``,
-    ``keepalive``, ``keepalive_idle_us``, ...); sockets set keep-alives per connection with
-    ``SO_KEEPALIVE`` and ``TCP_KEEPIDLE``/``TCP_KEEPINTVL``/``TCP_KEEPCNT``.
+    ``timestamps``, ``keepalive``, ``keepalive_idle_us``, ...); sockets set keep-alives per
+    connection with ``SO_KEEPALIVE`` and ``TCP_KEEPIDLE``/``TCP_KEEPINTVL``/``TCP_KEEPCNT``.
     """
 
     def __init__(

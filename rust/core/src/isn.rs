@@ -176,6 +176,47 @@ impl fmt::Debug for IsnGenerator {
     }
 }
 
+/// Per-connection offsets of the TCP timestamp clock (RFC 7323 5.4, last bullet: "A random
+/// offset may be added to the timestamp clock on a per-connection basis. See [RFC6528],
+/// Section 3 ... The same function with a different secret key can be used"; 7.1
+/// RECOMMENDS it, so that TSvals do not reveal the host's clock). F of RFC 6528 under a key
+/// derived for this use, without the clock term: the timestamp clock is added by the
+/// connection. A function of the 4-tuple only, so a SYN cookie's connection, rebuilt with no
+/// state kept, gets the offset its SYN-ACK used, and successive incarnations of a 4-tuple
+/// keep one clock (its TSvals keep growing, as PAWS across incarnations would want).
+#[derive(Clone)]
+pub struct TsOffsetGenerator {
+    key: [u8; 16],
+}
+
+/// The key label for `derive_key` (distinct from every other use of the ISN key).
+const TS_OFFSET_LABEL: &[u8] = b"ferrotcp timestamp offset key";
+
+impl TsOffsetGenerator {
+    /// Offsets under a key derived from `isn_key` (see `derive_key`).
+    pub fn new(isn_key: &[u8; 16]) -> Self {
+        TsOffsetGenerator {
+            key: derive_key(isn_key, TS_OFFSET_LABEL),
+        }
+    }
+
+    /// The offset of connection `local` to `remote`.
+    pub fn offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        let (buf, len) = encode_tuple(local, remote);
+        // Truncated to the 32 bits of the timestamp clock.
+        siphash24(&self.key, buf.get(..len).unwrap_or(&buf)) as u32
+    }
+}
+
+impl fmt::Debug for TsOffsetGenerator {
+    // Whoever holds the key can tell offsets apart, i.e. read our clock off TSvals.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TsOffsetGenerator")
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +384,23 @@ mod tests {
             "hex key bytes leaked: {s}"
         );
         assert!(!s.contains('['), "an array was printed: {s}");
+    }
+
+    #[test]
+    fn ts_offsets_depend_on_the_tuple_and_key_only() {
+        let g = TsOffsetGenerator::new(&[7; 16]);
+        let l = v4([10, 0, 0, 1], 40000);
+        let r = v4([10, 0, 0, 2], 80);
+        assert_eq!(g.offset(l, r), g.clone().offset(l, r));
+        assert_ne!(g.offset(l, r), g.offset(l, v4([10, 0, 0, 2], 81)));
+        assert_ne!(g.offset(l, r), g.offset(r, l));
+        assert_ne!(
+            g.offset(l, r),
+            TsOffsetGenerator::new(&[8; 16]).offset(l, r)
+        );
+        // Not the ISN's F under the same key: an offset says nothing about ISNs.
+        assert_ne!(g.offset(l, r), IsnGenerator::new([7; 16]).isn(0, l, r).0);
+        let s = format!("{g:?}");
+        assert!(s.contains("redacted") && !s.contains('['), "{s}");
     }
 }

@@ -9,7 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use crate::convert::{self, parse_ip, parse_sockaddr, sockaddr_tuple};
+use crate::convert::{self, parse_ip, parse_sockaddr, sockaddr_tuple, TsOffset};
 use crate::errors::to_py;
 
 /// Name and detail of an event, as returned by `next_event`.
@@ -47,18 +47,24 @@ pub struct PyConnection {
 #[pymethods]
 impl PyConnection {
     /// Active open from `local` to `remote` (both `(host, port)`); the SYN is ready at once.
+    /// `ts_offset` is added to the timestamp clock (RFC 7323 5.4): TSval = ts_offset +
+    /// now / 1000, mod 2^32.
     #[staticmethod]
-    #[pyo3(signature = (local, remote, now=0, iss=None, **config))]
+    #[pyo3(
+        signature = (local, remote, now=0, iss=None, ts_offset=TsOffset(0), **config),
+        text_signature = "(local, remote, now=0, iss=None, ts_offset=0, **config)"
+    )]
     fn connect(
         local: &Bound<'_, PyAny>,
         remote: &Bound<'_, PyAny>,
         now: u64,
         iss: Option<u32>,
+        ts_offset: TsOffset,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let cfg = convert::conn_config(config)?;
         let iss = SeqNum(iss.unwrap_or_else(random_iss));
-        let inner = Connection::connect(
+        let mut inner = Connection::connect(
             cfg,
             parse_sockaddr(local)?,
             parse_sockaddr(remote)?,
@@ -66,20 +72,26 @@ impl PyConnection {
             now,
         )
         .map_err(to_py)?;
+        inner.set_ts_offset(ts_offset.0);
         Ok(PyConnection { inner })
     }
 
-    /// Passive open on `local`: waits in LISTEN for one SYN.
+    /// Passive open on `local`: waits in LISTEN for one SYN. `ts_offset` as for `connect`.
     #[staticmethod]
-    #[pyo3(signature = (local, iss=None, **config))]
+    #[pyo3(
+        signature = (local, iss=None, ts_offset=TsOffset(0), **config),
+        text_signature = "(local, iss=None, ts_offset=0, **config)"
+    )]
     fn listen(
         local: &Bound<'_, PyAny>,
         iss: Option<u32>,
+        ts_offset: TsOffset,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let cfg = convert::conn_config(config)?;
         let iss = SeqNum(iss.unwrap_or_else(random_iss));
-        let inner = Connection::listen(cfg, parse_sockaddr(local)?, iss).map_err(to_py)?;
+        let mut inner = Connection::listen(cfg, parse_sockaddr(local)?, iss).map_err(to_py)?;
+        inner.set_ts_offset(ts_offset.0);
         Ok(PyConnection { inner })
     }
 
@@ -214,8 +226,9 @@ impl PyConnection {
     }
 
     /// The TCB variables of RFC 9293 3.3.1 (`snd_una`, `snd_nxt`, `rcv_nxt`, ...), windows
-    /// in bytes, and what the SYNs negotiated (`wscale_ok`, `snd_wscale`, `rcv_wscale`,
-    /// `sack_ok`: 0 or 1 for the flags).
+    /// in bytes, what the SYNs negotiated (`wscale_ok`, `snd_wscale`, `rcv_wscale`,
+    /// `sack_ok`, `ts_ok`: 0 or 1 for the flags), and RFC 7323 4.3's `ts_recent` and
+    /// `last_ack_sent`.
     fn tcb<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         convert::pairs_dict(py, &convert::tcb_pairs(self.inner.tcb()))
     }
@@ -267,6 +280,16 @@ impl PyConnection {
     #[getter]
     fn sack_ok(&self) -> bool {
         self.inner.tcb().sack_ok
+    }
+    /// Both SYNs carried the Timestamps option (RFC 7323 3.2): every later segment does.
+    #[getter]
+    fn ts_ok(&self) -> bool {
+        self.inner.ts_ok()
+    }
+    /// TS.Recent (RFC 7323 4.3): the peer's TSval we echo, PAWS's reference (5.3).
+    #[getter]
+    fn ts_recent(&self) -> u32 {
+        self.inner.ts_recent()
     }
     #[getter]
     fn cwnd(&self) -> u32 {

@@ -7,7 +7,7 @@ use ferrotcp_core::endpoint::EndpointCounters;
 use ferrotcp_core::sim::LinkConfig;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBool, PyDict, PyInt, PyList};
 
 pub fn parse_ip(s: &str) -> PyResult<IpAddr> {
     s.parse()
@@ -104,6 +104,25 @@ pub fn keepalive_settings(
     Ok(Some(k))
 }
 
+/// The offset of a connection's timestamp clock (RFC 7323 5.4): a Python int in
+/// 0..2^32-1, the 32 bits of a TSval. Any other int is a `ValueError` (not the
+/// `OverflowError` a plain `u32` argument would raise), anything else a `TypeError`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TsOffset(pub u32);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for TsOffset {
+    type Error = PyErr;
+
+    fn extract(v: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if !v.is_instance_of::<PyInt>() || v.is_instance_of::<PyBool>() {
+            return Err(PyTypeError::new_err("ts_offset must be an int"));
+        }
+        v.extract::<u32>()
+            .map(TsOffset)
+            .map_err(|_| PyValueError::new_err("ts_offset must be in 0..2**32-1"))
+    }
+}
+
 /// `(idle_us, interval_us, count)`, or None when keep-alives are off.
 pub fn keepalive_tuple(k: Option<Keepalive>) -> Option<(u64, u64, u32)> {
     k.map(|k| (k.idle_us, k.interval_us, k.count))
@@ -137,6 +156,8 @@ pub fn conn_config_from(base: Config, kwargs: Option<&Bound<'_, PyDict>>) -> PyR
             // None: no Window Scale option; n: at least shift n (RFC 7323 2).
             "window_scale" => c.window_scale = v.extract()?,
             "sack_permitted" => c.sack_permitted = v.extract()?,
+            // Offer the Timestamps option (RFC 7323 3.2): RTT samples and PAWS.
+            "timestamps" => c.timestamps = v.extract()?,
             // TCP_NODELAY: Nagle's algorithm off (RFC 9293 3.7.4, MUST-17).
             "nodelay" => c.nodelay = v.extract()?,
             // Delayed ACKs (RFC 9293 3.8.6.3): the longest wait, 0 for none.
@@ -207,6 +228,8 @@ pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
         keepalive_probes,
         delayed_acks,
         reassembly_dropped_bytes,
+        ts_missing_dropped,
+        paws_rejected,
         log_dropped,
     )
 }
@@ -246,6 +269,9 @@ pub fn tcb_pairs(t: &Tcb) -> Vec<(&'static str, u64)> {
         ("snd_wscale", u64::from(t.snd_wscale)),
         ("rcv_wscale", u64::from(t.rcv_wscale)),
         ("sack_ok", u64::from(t.sack_ok)),
+        ("ts_ok", u64::from(t.ts_ok)),
+        ("ts_recent", u64::from(t.ts_recent)),
+        ("last_ack_sent", u64::from(t.last_ack_sent.raw())),
     ]
 }
 

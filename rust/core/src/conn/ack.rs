@@ -7,7 +7,6 @@ use super::rules::{self, RuleId};
 use super::state::State;
 use super::Connection;
 use crate::cc::{AckAction, DupAckAction};
-use crate::seq::SeqNum;
 use crate::wire::{TcpFlags, TcpRepr};
 
 impl Connection {
@@ -37,7 +36,7 @@ impl Connection {
         }
         let mut result = (Disposition::Accepted, rules::ACK_NEW);
         if seg.ack.gt(t.snd_una) {
-            self.on_new_ack(now, seg.ack);
+            self.on_new_ack(now, seg);
         } else {
             // RFC 5681 2: a duplicate ACK carries no data, no SYN/FIN, the same ACK number and
             // window, while data is outstanding. Not with a zero window, though: then all
@@ -124,9 +123,11 @@ impl Connection {
         self.arm_rto_if_outstanding(now);
     }
 
-    /// `snd_una` advances to `ack`: free acknowledged data, take an RTT sample (Karn's rule
-    /// lives in the sampler), grow cwnd, manage the timer (RFC 6298 5.2, 5.3).
-    pub(super) fn on_new_ack(&mut self, now: u64, ack: SeqNum) {
+    /// `snd_una` advances to SEG.ACK: free acknowledged data, take an RTT sample (Karn's
+    /// rule lives in the sampler; timestamps in `take_rtt_sample`), grow cwnd, manage the
+    /// timer (RFC 6298 5.2, 5.3).
+    pub(super) fn on_new_ack(&mut self, now: u64, seg: &TcpRepr<'_>) {
+        let ack = seg.ack;
         let t = self.tcb;
         let acked = ack.distance_from(t.snd_una);
         let fin_acked_now = self.fin_seq.is_some_and(|s| ack.gt(s) && !t.snd_una.gt(s));
@@ -137,9 +138,7 @@ impl Connection {
         if self.tcb.snd_nxt.lt(ack) {
             self.tcb.snd_nxt = ack;
         }
-        if let Some(sample) = self.sampler.on_ack(ack, now) {
-            self.rtt.on_sample(sample);
-        }
+        self.take_rtt_sample(now, ack, seg);
         self.retries = 0;
         let flight = self.tcb.snd_max.distance_from(ack);
         if self.cc.on_new_ack(ack, acked, flight) == AckAction::RetransmitNext && flight > 0 {

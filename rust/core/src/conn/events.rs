@@ -270,5 +270,10 @@ pub struct Counters {
     /// ACKs sent because the delayed-ACK timer expired (RFC 9293 3.8.6.3).
     pub delayed_acks: u64,
     pub reassembly_dropped_bytes: u64,
+    /// Segments dropped for lacking the Timestamps option after it was negotiated (RFC 7323
+    /// 3.2).
+    pub ts_missing_dropped: u64,
+    /// Segments dropped by PAWS: their TSval older than TS.Recent (RFC 7323 5.3 R1).
+    pub paws_rejected: u64,
     pub log_dropped: u64,
 }

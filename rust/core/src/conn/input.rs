@@ -100,7 +100,7 @@ impl Connection {
             return (Disposition::Dropped, rules::LISTEN_RECV_OTHER);
         }
         self.remote = Some(SocketAddr::new(remote_ip, seg.src_port));
-        self.learn_syn_options(remote_ip, seg);
+        self.learn_syn_options(now, remote_ip, seg);
         self.tcb.irs = seg.seq;
         self.tcb.rcv_nxt = seg.seq + 1;
         self.tcb.snd_wnd = self.seg_wnd(seg);
@@ -113,7 +113,8 @@ impl Connection {
         (Disposition::Accepted, rules::LISTEN_RECV_SYN)
     }
 
-    fn learn_syn_options(&mut self, remote_ip: IpAddr, seg: &TcpRepr<'_>) {
+    fn learn_syn_options(&mut self, now: u64, remote_ip: IpAddr, seg: &TcpRepr<'_>) {
+        self.learn_syn_timestamps(now, seg);
         let peer_mss = seg
             .options
             .mss
@@ -122,7 +123,12 @@ impl Connection {
         // A floor against a peer asking for tiny segments (a resource-exhaustion attack in
         // the style of CVE-2019-11479): the least MSS we accept in our own configuration.
         let own = u32::from(self.config.mss_for(self.local.ip()));
-        let mss = own.min(peer_mss).max(MIN_MSS);
+        // The options every segment will carry come off the payload (RFC 9293 3.7.1:
+        // Eff.snd.MSS subtracts the TCP header with its options; RFC 6691 2).
+        let mss = own
+            .min(peer_mss)
+            .saturating_sub(self.option_overhead())
+            .max(MIN_MSS);
         self.tcb.snd_mss = mss;
         self.cc.set_mss(mss, self.config.initial_window_segments);
         self.learn_syn_scaling(seg);
@@ -158,7 +164,7 @@ impl Connection {
             return (Disposition::Dropped, rules::SYN_SENT_RECV_OTHER);
         }
         let remote_ip = self.remote.map(|r| r.ip()).unwrap_or(self.local.ip());
-        self.learn_syn_options(remote_ip, seg);
+        self.learn_syn_options(now, remote_ip, seg);
         self.tcb.irs = seg.seq;
         self.tcb.rcv_nxt = seg.seq + 1;
         self.tcb.snd_wnd = self.seg_wnd(seg);
@@ -167,9 +173,7 @@ impl Connection {
         if f.contains(TcpFlags::ACK) {
             self.tcb.snd_una = seg.ack;
             self.tcb.snd_wl2 = seg.ack;
-            if let Some(sample) = self.sampler.on_ack(seg.ack, now) {
-                self.rtt.on_sample(sample);
-            }
+            self.take_rtt_sample(now, seg.ack, seg);
             self.rto_deadline = None;
             self.retries = 0;
             self.ack_pending = true;
@@ -197,9 +201,7 @@ impl Connection {
         if self.tcb.snd_nxt.lt(syn_end) {
             self.tcb.snd_nxt = syn_end;
         }
-        if let Some(sample) = self.sampler.on_ack(syn_end, now) {
-            self.rtt.on_sample(sample);
-        }
+        self.take_rtt_sample(now, syn_end, seg);
         self.rto_deadline = None;
         self.retries = 0;
         self.tcb.snd_wnd = self.seg_wnd(seg);
@@ -216,6 +218,11 @@ impl Connection {
     /// SYN-RECEIVED and the synchronized states: RFC 9293 3.10.7.4, steps one to eight.
     fn on_other(&mut self, now: u64, seg: &TcpRepr<'_>) -> (Disposition, RuleId) {
         let f = seg.flags;
+        // Timestamps first, once negotiated: a segment without the option, or an old one by
+        // PAWS, goes no further (RFC 7323 3.2, 5.3 R1; see `timestamps.rs`).
+        if let Some(dropped) = self.ts_screen(now, seg) {
+            return dropped;
+        }
         // Our SYN-ACK was lost and the peer repeated its SYN: answer it again at once rather
         // than waiting for our retransmission timer.
         if self.state == State::SynReceived
@@ -261,6 +268,8 @@ impl Connection {
         if !self.acceptable(seg) {
             return self.on_unacceptable(now, seg);
         }
+        // RFC 7323 5.3 R3: an acceptable segment may update TS.Recent.
+        self.ts_update_recent(now, seg);
         // Second: RST (RFC 5961 3.2: only an exact match resets; otherwise challenge).
         if f.contains(TcpFlags::RST) {
             return self.on_rst(now, seg);
@@ -350,6 +359,8 @@ impl Connection {
                 let counters = self.counters;
                 if let Ok(mut fresh) = Connection::new(config, local, iss) {
                     fresh.passive = true;
+                    // The clock is the listener's, whatever the next peer.
+                    fresh.set_ts_offset(self.ts_offset());
                     fresh.log = log;
                     fresh.counters = counters;
                     fresh.state = State::SynReceived;

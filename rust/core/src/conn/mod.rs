@@ -3,7 +3,8 @@
 //! The work is split by concept: `input` processes arriving segments (RFC 9293 3.10.7) with
 //! its checks in `accept` (sequence number), `ack` (ACK field, loss recovery) and `text`
 //! (data, FIN); `output` decides what to send (3.8, RFC 5681), `timers` handles expiries
-//! (RFC 6298, 3.10.8). This file holds the state they share and the user calls (3.10.1-3.10.6).
+//! (RFC 6298, 3.10.8); `window` and `timestamps` the options the SYNs negotiate (RFC 7323).
+//! This file holds the state they share and the user calls (3.10.1-3.10.6).
 
 mod accept;
 mod ack;
@@ -17,6 +18,7 @@ mod spec_vars;
 pub mod state;
 mod text;
 mod timers;
+mod timestamps;
 mod window;
 
 #[cfg(test)]
@@ -41,6 +43,7 @@ pub use keepalive::{
 };
 pub use rules::RuleId;
 pub use state::State;
+pub use timestamps::{ts_clock, TS_OPTION_LEN, TS_RECENT_MAX_AGE_US, TS_TICK_US};
 
 /// The least MSS we use or accept, ours or the peer's (RFC 9293 3.7.1 leaves the floor to
 /// us; Linux's is 48).
@@ -90,6 +93,10 @@ pub struct Config {
     pub window_scale: Option<u8>,
     /// Send SACK-permitted on our SYN (RFC 2018 2): the peer may then send SACK blocks.
     pub sack_permitted: bool,
+    /// Offer the Timestamps option on our SYN (RFC 7323 3.2): when the peer's SYN carries it
+    /// too, every later segment does, for round-trip measurement (section 4) and PAWS
+    /// (section 5). See `timestamps.rs`.
+    pub timestamps: bool,
     /// TCP keep-alives (RFC 9293 3.8.4): `None`, the default, sends none (MUST-25).
     pub keepalive: Option<Keepalive>,
     /// Disable Nagle's algorithm (RFC 9293 3.7.4; RFC 1122 4.2.3.4 MUST-17 requires the
@@ -122,6 +129,9 @@ impl Default for Config {
             // windows SHOULD send the option, even if its own scale factor is 1").
             window_scale: Some(0),
             sack_permitted: true,
+            // On, as Linux (`tcp_timestamps=1`): RFC 7323 3.2 leaves it to the TCP ("MAY
+            // send the TSopt in an initial <SYN>").
+            timestamps: true,
             keepalive: None,
             // Nagle on, as RFC 9293 3.7.4 asks (SHLD-7) and as Linux does.
             nodelay: false,
@@ -235,6 +245,13 @@ pub struct Tcb {
     pub rcv_wscale: u8,
     /// Both SYNs carried SACK-permitted (RFC 2018 2).
     pub sack_ok: bool,
+    /// Both SYNs carried the Timestamps option (RFC 7323 3.2's Snd.TS.OK): every segment
+    /// but a RST carries it from now on, both ways.
+    pub ts_ok: bool,
+    /// RFC 7323 4.3's TS.Recent: the peer's TSval we echo, and PAWS's reference (5.3).
+    pub ts_recent: u32,
+    /// RFC 7323 4.3's Last.ACK.sent: the ACK field of the last segment we sent with one.
+    pub last_ack_sent: SeqNum,
 }
 
 /// A control segment queued for sending that carries no data (RST).
@@ -319,6 +336,8 @@ pub struct Connection {
     /// In-order bytes taken since the last segment we sent that carried an ACK: at two
     /// full-sized segments' worth the ACK goes at once (RFC 5681 4.2).
     rcv_unacked: u32,
+    /// The timestamp clock's offset and TS.Recent's age (see `timestamps.rs`).
+    ts: timestamps::TsState,
 }
 
 impl core::fmt::Debug for Connection {
@@ -392,6 +411,7 @@ impl Connection {
             keepalive_state: keepalive::KeepaliveState::default(),
             delack_deadline: None,
             rcv_unacked: 0,
+            ts: timestamps::TsState::default(),
         })
     }
 

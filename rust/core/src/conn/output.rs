@@ -56,6 +56,7 @@ impl Connection {
             options.mss = Some(self.config.mss_for(self.local.ip()));
             self.syn_options(&mut options, flags.contains(TcpFlags::ACK));
         }
+        options.timestamps = self.ts_option(now, flags);
         // Taken out of `self` for the duration so the repr can borrow it while we account.
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -92,6 +93,7 @@ impl Connection {
     }
 
     fn account_sent(&mut self, now: u64, plan: &Plan, repr: &TcpRepr<'_>) {
+        self.ts_note_sent(repr.flags, repr.ack);
         let c = &mut self.counters;
         c.segments_sent += 1;
         c.bytes_sent += plan.len as u64;

@@ -43,6 +43,10 @@ rules! {
     SYN_SENT_RECV_SYNACK = "syn_sent.recv_synack";
     SYN_SENT_RECV_SYN = "syn_sent.recv_syn";
     SYN_SENT_RECV_OTHER = "syn_sent.recv_other";
+    // Timestamps (RFC 7323 3.2, 5.3), ahead of the first check once negotiated: a segment
+    // without the option is dropped; PAWS rejects one older than TS.Recent (R1).
+    SEG_TS_MISSING = "seg.ts_missing";
+    SEG_PAWS_REJECT = "seg.paws_reject";
     // Other states (3.10.7.4), first check: sequence number acceptance.
     SEG_UNACCEPTABLE = "seg.unacceptable";
     // An ACK-only segment overtaken by later data (3.10.7.4 with Appendix A.2).

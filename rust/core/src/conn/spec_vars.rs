@@ -89,6 +89,10 @@ impl Connection {
         // The delayed ACK: the observed `ack_delayed`, and what `in.ack_delay_ok` and
         // `in.ack_timer` are derived from.
         vars.extend(self.delack_spec_vars());
+        // Timestamps (RFC 7323): `ts_ok`, `ts_recent`, `last_ack_sent`, the `timestamps`
+        // setting, and when TS.Recent was set (`ts_recent_age_us`, u64::MAX before), from
+        // which the tests derive whether it has expired (5.5).
+        vars.extend(self.ts_spec_vars());
         vars
     }
 }

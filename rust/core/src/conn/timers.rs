@@ -108,6 +108,7 @@ impl Connection {
             .on_timeout(t.snd_max.distance_from(t.snd_una), t.snd_max);
         self.rtt.on_timeout();
         self.sampler.cancel();
+        self.ts_note_timeout(now);
         self.dupacks = 0;
         self.rexmit_pending = None;
         if handshake {

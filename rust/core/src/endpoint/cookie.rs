@@ -38,16 +38,20 @@
 //!
 //! # What a cookie cannot carry
 //!
-//! Only the peer's MSS (rounded down to a table value) survives; there is no room for the
-//! window scale or SACK-permitted options, so the SYN-ACK offers neither and a connection
-//! completed from a cookie has no window scaling and no SACK (as Linux's cookies without
-//! timestamps, RFC 4987 3.6). Data on the SYN is not kept (the ordinary path drops it too:
-//! it is unacknowledged, so the peer sends it again). The completing segment must be
-//! numbered `irs + 1`: if the peer's bare ACK and its first data segment are both lost, its
-//! later segments cannot name the ISN and are reset, the same limit Linux's cookies have.
+//! Only the peer's MSS (rounded down to a table value) survives in the cookie itself; there
+//! is no room for the window scale or SACK-permitted options (RFC 4987 3.6). When the SYN
+//! carries the Timestamps option they ride in the low bits of the SYN-ACK's TSval, which
+//! the peer echoes (see `cookie_ts`), and the connection keeps all three. Otherwise the
+//! SYN-ACK offers none of them and the connection has none (as Linux's cookies without
+//! timestamps); so too when the ACK comes back without the option. Data on the SYN is not
+//! kept (the ordinary path drops it too: it is unacknowledged, so the peer sends it again).
+//! The completing segment must be numbered `irs + 1`: if the peer's bare ACK and its first
+//! data segment are both lost, its later segments cannot name the ISN and are reset, the
+//! same limit Linux's cookies have.
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::cookie_ts::{self, CookieOptions};
 use super::{Endpoint, State};
 use crate::conn::Connection;
 use crate::isn::{derive_key, encode_tuple, siphash24, MAX_TUPLE_LEN};
@@ -211,7 +215,9 @@ impl Endpoint {
     /// Answer a SYN with a cookie SYN-ACK and keep nothing but the time (the listener's
     /// "last overflow time" of RFC 4987 Appendix A). The SYN-ACK is the one a connection
     /// in SYN-RECEIVED would send (RFC 9293 3.10.7.2: `<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>`,
-    /// our MSS, the unscaled window), without the options a cookie cannot carry.
+    /// our MSS, the unscaled window). Window scale and SACK-permitted only when timestamps
+    /// can carry them (`cookie_ts`): the TSval, echoing the SYN's (RFC 7323 3.2), holds
+    /// them.
     pub(super) fn send_syn_cookie(
         &mut self,
         now: u64,
@@ -232,6 +238,20 @@ impl Endpoint {
             return;
         };
         let conn = &self.config.conn;
+        let mut options = TcpOptions {
+            mss: Some(conn.mss_for(local.ip())),
+            ..TcpOptions::default()
+        };
+        if let Some((tsval, _)) = seg.options.timestamps.filter(|_| conn.timestamps) {
+            let opts = CookieOptions::negotiated(conn, seg);
+            // As a SYN-ACK answers (RFC 7323 2.2, RFC 2018 2): our shift if the SYN had one.
+            options.window_scale = opts.snd_wscale.and(conn.window_shift());
+            options.sack_permitted = opts.sack;
+            // The clock of the connection the cookie will become (the offset is a function
+            // of the 4-tuple alone), so its TSvals continue from this one.
+            let offset = self.ts_offsets.offset(local, remote);
+            options.timestamps = Some((cookie_ts::encode(offset, now, opts), tsval));
+        }
         let synack = TcpRepr {
             src_port: local.port(),
             dst_port: remote.port(),
@@ -242,10 +262,7 @@ impl Endpoint {
             // a SYN's window has (SYN windows are never scaled, RFC 7323 2.2).
             window: conn.recv_buffer.min(usize::from(u16::MAX)) as u16,
             urgent: 0,
-            options: TcpOptions {
-                mss: Some(conn.mss_for(local.ip())),
-                ..TcpOptions::default()
-            },
+            options,
             payload: &[],
         };
         let mut pkt = Vec::new();
@@ -284,6 +301,10 @@ impl Endpoint {
             self.counters.syn_cookies_rejected += 1;
             return false;
         };
+        let Ok(opts) = self.cookie_options(now, local, remote, seg) else {
+            self.counters.syn_cookies_rejected += 1;
+            return false;
+        };
         if self.queue_lengths(listener).1 >= self.config.backlog {
             // The accept queue is full: drop, as for a SYN. A peer with data to send
             // repeats this acknowledgement on its retransmissions, which may find room.
@@ -294,7 +315,7 @@ impl Endpoint {
                 .or_insert(0) += 1;
             return true;
         }
-        let Some(conn) = self.rebuild(now, local, remote.ip(), mss, seg) else {
+        let Some(conn) = self.rebuild(now, local, remote.ip(), mss, opts, seg) else {
             self.counters.syn_cookies_rejected += 1;
             return false;
         };
@@ -307,24 +328,60 @@ impl Endpoint {
         true
     }
 
+    /// What the TSecr of a returning cookie ACK says was negotiated: `None` for no
+    /// timestamps (the ACK carries none, or we do not use them: RFC 7323 3.2, a TSopt not
+    /// negotiated "MUST be ignored"), then no window scaling or SACK either. `Err` when the
+    /// echo cannot be a cookie SYN-ACK's TSval (`cookie_ts::decode`).
+    fn cookie_options(
+        &self,
+        now: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+    ) -> Result<Option<(CookieOptions, u32)>, ()> {
+        let conn = &self.config.conn;
+        let Some((tsval, tsecr)) = seg.options.timestamps.filter(|_| conn.timestamps) else {
+            return Ok(None);
+        };
+        let offset = self.ts_offsets.offset(local, remote);
+        cookie_ts::decode(conn, offset, now, tsecr)
+            .map(|opts| Some((opts, tsval)))
+            .ok_or(())
+    }
+
     /// The connection the cookie stands for, built by the ordinary public path so that the
     /// spec's rules apply and are logged as for any passive open: LISTEN with ISS = cookie,
     /// the SYN re-created from what the cookie carries (`listen.recv_syn`), our SYN-ACK
     /// taken out again (it went out when the SYN came; only its bookkeeping is wanted), then
     /// the real segment (`syn_received.recv_ack`, and its text and FIN if any). The log shows
-    /// that SYN and SYN-ACK at the time of the ACK, and since both are dated `now` the
-    /// handshake yields an RTT sample of 0 (where Linux takes none from a cookie handshake);
-    /// RFC 6298's minimum RTO bounds what that costs, and later samples correct it.
+    /// that SYN and SYN-ACK at the time of the ACK; the SYN-ACK is not timed (it would give
+    /// an RTT sample of 0). With timestamps (`opts`: what the echo carried, and the ACK's
+    /// TSval) the SYN offers what the cookie SYN-ACK accepted, so the connection negotiates
+    /// window scaling, SACK and timestamps as the peer believes they are; TS.Recent starts
+    /// from the ACK's TSval (its SYN's is gone, and is no newer), and the echo times the
+    /// handshake.
     fn rebuild(
         &self,
         now: u64,
         local: SocketAddr,
         remote_ip: IpAddr,
         mss: u16,
+        opts: Option<(CookieOptions, u32)>,
         seg: &TcpRepr<'_>,
     ) -> Option<Connection> {
         let (cookie, irs) = (seg.ack - 1, seg.seq - 1);
+        let mut options = TcpOptions {
+            mss: Some(mss),
+            ..TcpOptions::default()
+        };
+        if let Some((o, tsval)) = opts {
+            options.window_scale = o.snd_wscale;
+            options.sack_permitted = o.sack;
+            options.timestamps = Some((tsval, 0));
+        }
         let mut conn = Connection::listen(self.config.conn.clone(), local, cookie).ok()?;
+        let remote = SocketAddr::new(remote_ip, seg.src_port);
+        conn.set_ts_offset(self.ts_offsets.offset(local, remote));
         let syn = TcpRepr {
             src_port: seg.src_port,
             dst_port: seg.dst_port,
@@ -335,10 +392,7 @@ impl Endpoint {
             // (RFC 9293 3.10.7.4, fifth: SND.WND is updated from the ACK).
             window: seg.window,
             urgent: 0,
-            options: TcpOptions {
-                mss: Some(mss),
-                ..TcpOptions::default()
-            },
+            options,
             payload: &[],
         };
         conn.handle_segment(now, remote_ip, &syn);
@@ -348,6 +402,9 @@ impl Endpoint {
                 break;
             }
         }
+        // That SYN-ACK is dated now, not when the real one went: timing it would give an RTT
+        // sample of 0 (Linux takes none from a cookie's handshake either).
+        conn.cancel_rtt_timing();
         conn.handle_segment(now, remote_ip, seg);
         // Anything else (say a segment numbered right but with an ACK below the cookie,
         // impossible here) is not a completed handshake: no connection.

@@ -46,6 +46,7 @@ struct Seg {
     mss: Option<u16>,
     window_scale: Option<u8>,
     sack_permitted: bool,
+    timestamps: Option<(u32, u32)>,
     payload: Vec<u8>,
 }
 
@@ -61,6 +62,7 @@ fn from(port: u16, flags: TcpFlags, seq: u32, ack: u32) -> Seg {
         mss: None,
         window_scale: None,
         sack_permitted: false,
+        timestamps: None,
         payload: Vec::new(),
     }
 }
@@ -81,6 +83,11 @@ impl Seg {
         self
     }
 
+    fn ts(mut self, tsval: u32, tsecr: u32) -> Self {
+        self.timestamps = Some((tsval, tsecr));
+        self
+    }
+
     /// The segment `self` answers with, from the server, in the script's notation.
     fn reply(&self, flags: TcpFlags, seq: u32, ack: u32, window: u16) -> Seg {
         Seg {
@@ -93,6 +100,7 @@ impl Seg {
             mss: None,
             window_scale: None,
             sack_permitted: false,
+            timestamps: None,
             payload: Vec::new(),
         }
     }
@@ -110,6 +118,7 @@ impl Seg {
                 mss: self.mss,
                 window_scale: self.window_scale,
                 sack_permitted: self.sack_permitted,
+                timestamps: self.timestamps,
                 ..TcpOptions::default()
             },
             payload: &self.payload,
@@ -131,6 +140,7 @@ impl Seg {
             mss: s.options.mss,
             window_scale: s.options.window_scale,
             sack_permitted: s.options.sack_permitted,
+            timestamps: s.options.timestamps,
             payload: s.payload.to_vec(),
         }
     }
@@ -277,10 +287,11 @@ fn the_returning_ack_completes_the_connection_and_data_flows() {
     );
     // Nothing outstanding, so no timer.
     assert_eq!(c.poll_timeout(), None);
-    // The re-created SYN-ACK is dated at the ACK's arrival, so the handshake's RTT sample
-    // is 0 (see `cookie::Endpoint::rebuild`); the minimum RTO still holds.
-    assert_eq!(c.srtt_us(), Some(0));
-    assert_eq!(c.rto_us(), c.config().rto.min_rto_us);
+    // The re-created SYN-ACK is dated at the ACK's arrival: it is not timed (a sample of 0,
+    // see `cookie::Endpoint::rebuild`), and without timestamps nothing else measures the
+    // handshake, so the RTO is still the initial one (RFC 6298 2.1).
+    assert_eq!(c.srtt_us(), None);
+    assert_eq!(c.rto_us(), c.config().rto.initial_rto_us);
 
     let c = ep.connection_mut(id).unwrap();
     let mut got = Vec::new();
@@ -614,4 +625,151 @@ fn two_endpoints_complete_a_handshake_through_a_cookie() {
     assert_eq!(client.connection(cid).unwrap().error(), None);
     // The half-open connection that filled the backlog was never accepted.
     assert_eq!(server.accept(addr), None);
+    // Both use timestamps by default, so the cookie kept every option (`cookie_ts`).
+    for (ep, id) in [(&server, sid), (&client, cid)] {
+        let t = *ep.connection(id).unwrap().tcb();
+        assert!(t.ts_ok && t.wscale_ok && t.sack_ok, "{t:?}");
+    }
+}
+
+/// The clock offset the server's key gives the connection of `seg` (either direction).
+fn ts_offset_of(seg: &Seg) -> u32 {
+    let (local, remote) = if seg.dst.port() == PORT {
+        (seg.dst, seg.src)
+    } else {
+        (seg.src, seg.dst)
+    };
+    crate::isn::TsOffsetGenerator::new(&KEY).offset(local, remote)
+}
+
+/// A SYN offering everything: MSS 1400, window scale 7, SACK, and timestamps (TSval 5000).
+fn full_syn() -> Seg {
+    let mut syn = from(2000, TcpFlags::SYN, 7_000, 0).mss(1400).ts(5_000, 0);
+    syn.window_scale = Some(7);
+    syn.sack_permitted = true;
+    syn
+}
+
+const T0: u64 = 10_000_000;
+
+#[test]
+fn with_timestamps_a_cookie_keeps_window_scale_sack_and_timestamps() {
+    let (mut ep, addr) = listening(2, true);
+    fill_backlog(&mut ep);
+    let syn = full_syn();
+    let got = step(&mut ep, T0, &syn);
+    // The ordinary SYN-ACK's options: our shift (0 fits the 65535-byte buffer), SACK, and
+    // a TSval echoing the SYN's, whose low six bits say "shift 7, SACK" (7 | 16), the rest
+    // the clock of the connection to be (10 s: 10000 ticks past its offset) rounded down.
+    let offset = ts_offset_of(&syn);
+    let clock = offset.wrapping_add(10_000);
+    let tsval = {
+        let t = (clock & !63) | 23;
+        if (clock.wrapping_sub(t) as i32) < 0 {
+            t.wrapping_sub(64)
+        } else {
+            t
+        }
+    };
+    let mut want = cookie_synack(T0, &syn);
+    want.window_scale = Some(0);
+    want.sack_permitted = true;
+    want.timestamps = Some((tsval, 5_000));
+    assert_eq!(got, vec![want]);
+    assert_eq!(ep.len(), 2, "still no TCB");
+
+    // The ACK 20 ms later echoes it, with data: the connection is built with all three.
+    let cookie = got[0].seq;
+    let ack = from(
+        2000,
+        TcpFlags::ACK | TcpFlags::PSH,
+        7_001,
+        cookie.wrapping_add(1),
+    )
+    .data(b"hello")
+    .window(100)
+    .ts(5_020, tsval);
+    let t1 = T0 + 20_000;
+    let mut reply = ack.reply(TcpFlags::ACK, cookie.wrapping_add(1), 7_006, WIN - 5);
+    reply.timestamps = Some((clock.wrapping_add(20), 5_020));
+    assert_eq!(step(&mut ep, t1, &ack), vec![reply]);
+    let id = ep.accept(addr).expect("accepted");
+    let c = ep.connection(id).unwrap();
+    let t = *c.tcb();
+    assert!(t.wscale_ok && t.sack_ok && t.ts_ok);
+    assert_eq!((t.snd_wscale, t.rcv_wscale), (7, 0));
+    assert_eq!(t.snd_wnd, 100 << 7, "the ACK's window is scaled");
+    assert_eq!(t.ts_recent, 5_020);
+    assert_eq!(t.snd_mss, 1300 - 12, "the table's MSS less the option");
+    assert_eq!(c.ts_offset(), offset);
+    // The echo timed the handshake: 20 ms and the rounding of the cookie's TSval.
+    let rtt = u64::from(clock.wrapping_add(20).wrapping_sub(tsval)) * 1000;
+    assert!((20_000..84_000).contains(&rtt));
+    assert_eq!(c.srtt_us(), Some(rtt));
+    assert_eq!(ep.counters().syn_cookies_accepted, 1);
+}
+
+#[test]
+fn a_cookie_ack_without_timestamps_gets_none_of_the_options() {
+    let (mut ep, addr) = listening(2, true);
+    fill_backlog(&mut ep);
+    let got = step(&mut ep, T0, &full_syn());
+    assert!(got[0].timestamps.is_some() && got[0].window_scale.is_some());
+    let ack = from(2000, TcpFlags::ACK, 7_001, got[0].seq.wrapping_add(1)).window(100);
+    assert!(step(&mut ep, T0 + 20_000, &ack).is_empty());
+    let id = ep.accept(addr).expect("accepted");
+    let c = ep.connection(id).unwrap();
+    let t = *c.tcb();
+    assert!(!t.wscale_ok && !t.sack_ok && !t.ts_ok);
+    assert_eq!((t.snd_wnd, t.snd_mss), (100, 1300));
+    assert_eq!(c.srtt_us(), None, "nothing timed the handshake");
+}
+
+#[test]
+fn a_cookie_echo_that_cannot_be_ours_is_reset() {
+    let (mut ep, _) = listening(2, true);
+    fill_backlog(&mut ep);
+    let got = step(&mut ep, T0, &full_syn());
+    let (tsval, _) = got[0].timestamps.unwrap();
+    let ack = |tsecr| from(2000, TcpFlags::ACK, 7_001, got[0].seq.wrapping_add(1)).ts(5_020, tsecr);
+    // The spare bit set; an echo from the future.
+    for tsecr in [tsval | 32, tsval.wrapping_add(1000)] {
+        let a = ack(tsecr);
+        assert_eq!(
+            step(&mut ep, T0 + 20_000, &a),
+            vec![a.reply(TcpFlags::RST, a.ack, 0, 0)]
+        );
+    }
+    assert_eq!(ep.counters().syn_cookies_rejected, 2);
+    assert_eq!(ep.counters().syn_cookies_accepted, 0);
+}
+
+#[test]
+fn with_timestamps_off_the_cookie_synack_offers_only_the_mss() {
+    let config = EndpointConfig {
+        backlog: 2,
+        conn: crate::conn::Config {
+            timestamps: false,
+            ..crate::conn::Config::default()
+        },
+        ..EndpointConfig::default()
+    };
+    let mut ep = Endpoint::new(config, KEY).unwrap();
+    let addr = SocketAddr::new(SERVER, PORT);
+    ep.listen(addr).unwrap();
+    fill_backlog(&mut ep);
+    let syn = full_syn();
+    assert_eq!(step(&mut ep, T0, &syn), vec![cookie_synack(T0, &syn)]);
+    // An ACK with the option anyway: it is ignored (RFC 7323 3.2), the connection plain.
+    let ack = from(
+        2000,
+        TcpFlags::ACK,
+        7_001,
+        cookie_for(T0, &syn).wrapping_add(1),
+    )
+    .ts(1, 2);
+    assert!(step(&mut ep, T0 + 20_000, &ack).is_empty());
+    let id = ep.accept(addr).expect("accepted");
+    let t = *ep.connection(id).unwrap().tcb();
+    assert!(!t.wscale_ok && !t.sack_ok && !t.ts_ok);
 }

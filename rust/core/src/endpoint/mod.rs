@@ -6,13 +6,14 @@
 //! cost does not grow with the number of idle connections.
 
 mod cookie;
+mod cookie_ts;
 mod schedule;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::conn::{self, Config, Connection, Error, Event, State};
-use crate::isn::IsnGenerator;
+use crate::isn::{IsnGenerator, TsOffsetGenerator};
 use crate::wire::{self, TcpFlags, TcpRepr, WireError};
 use cookie::SynCookies;
 pub use cookie::{COOKIE_MSS_V4, COOKIE_MSS_V6, COOKIE_PERIOD_US};
@@ -31,11 +32,12 @@ pub struct EndpointConfig {
     /// the queue behind half-open ones that fill it, so a listener holds at most twice this.
     pub backlog: usize,
     /// Answer SYNs with SYN cookies when the backlog is full (RFC 4987 3.6), like Linux's
-    /// `tcp_syncookies=1`: never while there is room, so connections keep their window
-    /// scale and SACK whenever they can. A connection completed from a cookie keeps no TCB
-    /// in between, and has the peer's MSS rounded down to a table value (`COOKIE_MSS_V4`,
-    /// `COOKIE_MSS_V6`), no window scaling and no SACK: a cookie has no room for them, as
-    /// Linux's cookies without timestamps. Off: SYNs beyond the backlog are dropped.
+    /// `tcp_syncookies=1`: never while there is room. A connection completed from a cookie
+    /// keeps no TCB in between, and has the peer's MSS rounded down to a table value
+    /// (`COOKIE_MSS_V4`, `COOKIE_MSS_V6`). When both sides use timestamps (RFC 7323) it
+    /// keeps them, window scaling and SACK, which ride in the cookie SYN-ACK's TSval (see
+    /// `cookie_ts`); otherwise it has none of the three, as Linux's cookies without
+    /// timestamps. Off: SYNs beyond the backlog are dropped.
     pub syn_cookies: bool,
     /// First and last port used for active opens.
     pub ephemeral_ports: (u16, u16),
@@ -97,6 +99,8 @@ pub struct EndpointCounters {
 pub struct Endpoint {
     config: EndpointConfig,
     isn: IsnGenerator,
+    /// Each connection's timestamp clock offset (RFC 7323 5.4, 7.1).
+    ts_offsets: TsOffsetGenerator,
     cookies: SynCookies,
     conns: BTreeMap<ConnId, Connection>,
     by_tuple: HashMap<(SocketAddr, SocketAddr), ConnId>,
@@ -112,7 +116,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// `isn_key` is the secret of RFC 6528's hash; callers draw it at random (the simulator
-    /// from its seed). The SYN cookies' key is derived from it.
+    /// from its seed). The SYN cookies' key and the timestamp offsets' are derived from it.
     pub fn new(config: EndpointConfig, isn_key: [u8; 16]) -> Result<Self, Error> {
         config.conn.validate()?;
         if config.ephemeral_ports.0 == 0 || config.ephemeral_ports.0 > config.ephemeral_ports.1 {
@@ -122,6 +126,7 @@ impl Endpoint {
             next_port: config.ephemeral_ports.0,
             config,
             isn: IsnGenerator::new(isn_key),
+            ts_offsets: TsOffsetGenerator::new(&isn_key),
             cookies: SynCookies::new(&isn_key),
             conns: BTreeMap::new(),
             by_tuple: HashMap::new(),
@@ -177,7 +182,8 @@ impl Endpoint {
         unicast_pair(local_ip, remote.ip())?;
         let local = self.free_port(local_ip, remote)?;
         let iss = self.isn.isn(now, local, remote);
-        let conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
+        let mut conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
+        conn.set_ts_offset(self.ts_offsets.offset(local, remote));
         Ok(self.insert(local, remote, conn))
     }
 
@@ -197,7 +203,8 @@ impl Endpoint {
             return Err(Error::InvalidState("address already in use"));
         }
         let iss = self.isn.isn(now, local, remote);
-        let conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
+        let mut conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
+        conn.set_ts_offset(self.ts_offsets.offset(local, remote));
         Ok(self.insert(local, remote, conn))
     }
 
@@ -372,6 +379,7 @@ impl Endpoint {
         let Ok(mut conn) = Connection::listen(self.config.conn.clone(), local, iss) else {
             return;
         };
+        conn.set_ts_offset(self.ts_offsets.offset(local, remote));
         conn.handle_segment(now, src, seg);
         let id = self.insert(local, remote, conn);
         self.origin.insert(id, listener);

@@ -215,11 +215,12 @@ fn zero_window_is_probed_and_transfer_resumes_when_the_app_reads() {
     p.exchange();
     let data = pattern(20_000, 3);
     assert_eq!(p.a.send(&data), Ok(20_000));
-    // b's application does not read: its buffer fills and its window closes. The last
-    // 1176 bytes are less than an MSS and than half of b's 4096-byte window: sender SWS
-    // avoidance holds them until its override timeout (RFC 9293 3.8.6.2.1).
+    // b's application does not read: its buffer fills and its window closes. Two full
+    // segments (1448 bytes: the MSS less the timestamps option both negotiated) go; the
+    // last 1200 bytes are less than an MSS and than half of b's 4096-byte window: sender
+    // SWS avoidance holds them until its override timeout (RFC 9293 3.8.6.2.1).
     p.exchange();
-    assert_eq!(p.b.recv_queue_len(), 2920);
+    assert_eq!(p.b.recv_queue_len(), 2 * 1448);
     assert!(p.fire_next_timer());
     p.exchange();
     assert_eq!(p.b.recv_queue_len(), 4096);

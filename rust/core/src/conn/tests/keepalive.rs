@@ -21,12 +21,14 @@ fn with_keepalive() -> Config {
     }
 }
 
-/// Our SYN at 0, the peer's SYN-ACK at 0.01 (the last segment heard), our ACK.
+/// Our SYN at 0, the peer's SYN-ACK at 0.01 (the last segment heard; without timestamps,
+/// so the probes' exact form is the point here: `timestamps.rs` has them with the option),
+/// our ACK.
 fn established(config: Config) -> Script {
     let mut s = Script::connect(config, 1000);
     s.run(
         "
-        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 0,sackOK>
+        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 0,sackOK,TS val 0 ecr 0>
         +0.01  < S. 5000:5000(0) ack 1001 win 65535 <mss 1460>
         +0     > . 1001:1001(0) ack 5001 win 65535
         ",

@@ -16,6 +16,7 @@ mod options;
 mod pacing;
 mod reset;
 mod script;
+mod timestamps;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -47,6 +48,7 @@ pub(super) struct Sent {
     pub mss: Option<u16>,
     pub window_scale: Option<u8>,
     pub sack_permitted: bool,
+    pub timestamps: Option<(u32, u32)>,
     pub payload: Vec<u8>,
     pub reason: SendReason,
 }
@@ -90,6 +92,7 @@ pub(super) fn drain(c: &mut Connection, now: u64) -> Vec<Sent> {
             mss: seg.options.mss,
             window_scale: seg.options.window_scale,
             sack_permitted: seg.options.sack_permitted,
+            timestamps: seg.options.timestamps,
             payload: seg.payload.to_vec(),
             reason,
         });
@@ -281,6 +284,7 @@ pub(super) fn deliver(to: &mut Connection, now: u64, from: SocketAddr, s: &Sent)
             mss: s.mss,
             window_scale: s.window_scale,
             sack_permitted: s.sack_permitted,
+            timestamps: s.timestamps,
             ..TcpOptions::default()
         },
         payload: &s.payload,

@@ -56,7 +56,7 @@ fn both_sides_scale_windows_both_ways_but_never_a_syn_window() {
     s.run(
         "
         # Our SYN offers shift 5; its window is the free space, unscaled (RFC 7323 2.2).
-        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 5,sackOK>
+        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 5,sackOK,TS val 0 ecr 0>
         # The SYN-ACK's window is not scaled either, though it carries shift 7.
         +0.01  < S. 5000:5000(0) ack 1001 win 30000 <mss 1460,wscale 7,sackOK>
         # 1 MiB free, in units of 32 bytes.
@@ -115,7 +115,7 @@ fn a_peer_without_window_scale_turns_it_off_both_ways() {
     let mut s = Script::connect(big(), 1000);
     s.run(
         "
-        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 5,sackOK>
+        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 5,sackOK,TS val 0 ecr 0>
         +0.01  < S. 5000:5000(0) ack 1001 win 30000 <mss 1460>
         # Unscaled, so at most 65535 of the 1 MiB free.
         +0     > . 1001:1001(0) ack 5001 win 65535
@@ -134,23 +134,25 @@ fn a_peer_without_window_scale_turns_it_off_both_ways() {
 
 #[test]
 fn a_synack_offering_what_our_syn_did_not_changes_nothing() {
-    // RFC 7323 2.2: both SYNs must carry the option; RFC 2018 2 likewise.
+    // RFC 7323 2.2: both SYNs must carry the option; RFC 2018 2 likewise; RFC 7323 3.2 for
+    // timestamps ("both <SYN> and <SYN,ACK> contain TSopt").
     let config = Config {
         window_scale: None,
         sack_permitted: false,
+        timestamps: false,
         ..big()
     };
     let mut s = Script::connect(config, 1000);
     s.run(
         "
         0      > S 1000:1000(0) win 65535 <mss 1460>
-        +0.01  < S. 5000:5000(0) ack 1001 win 300 <mss 1460,wscale 7,sackOK>
+        +0.01  < S. 5000:5000(0) ack 1001 win 300 <mss 1460,wscale 7,sackOK,TS val 9 ecr 0>
         +0     > . 1001:1001(0) ack 5001 win 65535
         +0.01  < . 5001:5001(0) ack 1001 win 300
         ",
     );
     let t = *s.conn.tcb();
-    assert!(!t.wscale_ok && !t.sack_ok);
+    assert!(!t.wscale_ok && !t.sack_ok && !t.ts_ok);
     assert_eq!(t.snd_wnd, 300);
     s.finish();
 }
@@ -230,7 +232,7 @@ fn a_shift_above_14_is_taken_as_14() {
     let mut s = Script::connect(big(), 1000);
     s.run(
         "
-        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 5,sackOK>
+        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 5,sackOK,TS val 0 ecr 0>
         +0.01  < S. 5000:5000(0) ack 1001 win 30000 <mss 1460,wscale 15>
         +0     > . 1001:1001(0) ack 5001 win 32768
         +0.01  < . 5001:5001(0) ack 1001 win 3
@@ -259,7 +261,7 @@ fn our_windows_count_units_of_our_shift_however_small_the_buffer() {
     let mut s = Script::connect(config, 1000);
     s.run(
         "
-        0      > S 1000:1000(0) win 4096 <mss 1460,wscale 3,sackOK>
+        0      > S 1000:1000(0) win 4096 <mss 1460,wscale 3,sackOK,TS val 0 ecr 0>
         +0.01  < S. 5000:5000(0) ack 1001 win 1000 <mss 1460,wscale 0,sackOK>
         +0     > . 1001:1001(0) ack 5001 win 512
         # 4093 free after 3 bytes: 511.6 units, rounded up to keep the edge.
@@ -284,7 +286,7 @@ fn simultaneous_open_negotiates_from_the_crossing_syns() {
     let mut s = Script::connect(big(), 1000);
     s.run(
         "
-        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 5,sackOK>
+        0      > S 1000:1000(0) win 65535 <mss 1460,wscale 5,sackOK,TS val 0 ecr 0>
         +0.01  < S 5000:5000(0) win 4000 <mss 1460,wscale 3,sackOK>
         # The peer's SYN offered both: our SYN-ACK answers with both.
         +0     > S. 1000:1000(0) ack 5001 win 65535 <mss 1460,wscale 5,sackOK>

@@ -6,7 +6,8 @@ use super::script::Script;
 use super::*;
 
 /// The default settings (Nagle on, delayed ACKs of 40 ms) with a receive buffer of
-/// `recv_buffer` bytes and no window scaling, so the window fields read as bytes.
+/// `recv_buffer` bytes and no window scaling, so the window fields read as bytes, nor any
+/// other option on the SYN.
 fn config(nodelay: bool, delayed_ack_us: u64, recv_buffer: usize) -> Config {
     Config {
         nodelay,
@@ -14,6 +15,7 @@ fn config(nodelay: bool, delayed_ack_us: u64, recv_buffer: usize) -> Config {
         recv_buffer,
         window_scale: None,
         sack_permitted: false,
+        timestamps: false,
         ..Config::default()
     }
 }

@@ -15,7 +15,8 @@
 //!   sends, exactly (at that time, to the peer). Flags as packetdrill writes them (`S`, `F`,
 //!   `R`, `P`, `.` for ACK), `start:end(len)` in absolute sequence numbers, `ack` only with
 //!   the ACK flag, `win` the 16-bit field as on the wire (unscaled), then the options the
-//!   segment carries (`mss N`, `wscale N`, `sackOK`, `nop` is skipped) or none.
+//!   segment carries (`mss N`, `wscale N`, `sackOK`, `TS val N ecr M`, `nop` is skipped)
+//!   or none.
 //! - Payload bytes are a function of their stream offset (see [`stream_byte`]), on both
 //!   sides, so data the connection sends and reads is checked byte for byte.
 //! - `send N` queues N bytes; `read N` reads N bytes (`read` all there are) and checks them;
@@ -94,6 +95,12 @@ impl Line {
                     line.options.window_scale = Some(v.parse().expect("wscale"))
                 }
                 (Some("sackOK"), None) => line.options.sack_permitted = true,
+                (Some("TS"), Some("val")) => {
+                    let tsval = w.next().and_then(|v| v.parse().ok()).expect("TS val N");
+                    assert_eq!(w.next(), Some("ecr"), "TS val N ecr M in {text:?}");
+                    let tsecr = w.next().and_then(|v| v.parse().ok()).expect("TS ecr M");
+                    line.options.timestamps = Some((tsval, tsecr));
+                }
                 (Some("nop"), None) | (None, None) => {}
                 _ => panic!("unknown option {opt:?} in {text:?}"),
             }
@@ -147,6 +154,9 @@ impl Line {
         if o.sack_permitted {
             opts.push("sackOK".to_string());
         }
+        if let Some((val, ecr)) = o.timestamps {
+            opts.push(format!("TS val {val} ecr {ecr}"));
+        }
         if !opts.is_empty() {
             let _ = write!(s, " <{}>", opts.join(","));
         }
@@ -187,7 +197,7 @@ impl Script {
         Script::new(Connection::listen(config, LOCAL, SeqNum(iss)).unwrap())
     }
 
-    fn new(conn: Connection) -> Script {
+    pub fn new(conn: Connection) -> Script {
         let mut s = Script {
             conn,
             now: 0,
@@ -389,6 +399,8 @@ fn the_notation_reads_back_as_written() {
     for text in [
         "S 1000:1000(0) win 65535 <mss 1460,wscale 7,sackOK>",
         "S. 5000:5000(0) ack 1001 win 512 <mss 536>",
+        "S 1:1(0) win 9 <mss 1460,sackOK,TS val 7 ecr 0>",
+        ". 2:2(0) ack 9 win 9 <TS val 4294967295 ecr 12>",
         "P. 1001:2461(1460) ack 5001 win 65535",
         "F. 7:7(0) ack 9 win 0",
         "R 4294967295:4294967295(0) win 0",
