@@ -148,3 +148,22 @@ def test_challenge_acks_beyond_the_rate_limit_are_not_sent() -> None:
         assert len(sent) == (1 if i < limit else 0), f"RST {i + 1}: {sent}"
     assert h.server.conn.state == "ESTABLISHED"
     assert h.server.conn.counters()["challenge_acks_suppressed"] == 2
+
+
+def test_a_new_syn_in_syn_received_returns_the_listener_to_listen() -> None:
+    # RFC 9293 3.10.7.4 (fourth check), judged by the spec like every step: a SYN in the
+    # window of a passively opened SYN-RECEIVED (not the peer's SYN again) forgets the
+    # half-open connection; the listener then answers the next SYN as a new one.
+    h = Harness(load(), client_iss=100, server_iss=200)
+    h.deliver(0)  # the client's SYN: the server is in SYN-RECEIVED
+    v = h.server.conn.spec_vars()
+    syn = Seg(
+        40000, 80, (v["rcv_nxt"] + 10) % 2**32, 0, frozenset({"SYN"}), 65535, ts=(v["ts_recent"], 0)
+    )
+    h.inject("server", syn)
+    assert h.server.conn.applied_rules() == ["syn_received.recv_syn"]
+    assert h.server.conn.state == "LISTEN"
+    assert not any(dst == "client" for dst, _ in h.channel[1:]), "the SYN is not answered"
+    h.inject("server", Seg(40000, 80, 7000, 0, frozenset({"SYN"}), 65535, ts=(1, 0)))
+    assert h.server.conn.state == "SYN-RECEIVED"
+    assert h.server.conn.spec_vars()["irs"] == 7000

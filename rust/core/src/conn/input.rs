@@ -274,7 +274,15 @@ impl Connection {
         if f.contains(TcpFlags::RST) {
             return self.on_rst(now, seg);
         }
-        // Fourth: SYN on a synchronized connection gets a challenge ACK (RFC 5961 4.2).
+        // Fourth: a SYN. In SYN-RECEIVED of a passive OPEN, RFC 9293 3.10.7.4 returns to
+        // LISTEN (Linux answers with a RST as it forgets the request; the RFC drops the SYN:
+        // the peer, if it means it, sends it again and finds the listener). Elsewhere (a
+        // simultaneous open too, "per the directions for synchronized states") it gets a
+        // challenge ACK (RFC 5961 4.2).
+        if f.contains(TcpFlags::SYN) && self.state == State::SynReceived && self.passive {
+            self.back_to_listen(now, rules::SYN_RECEIVED_RECV_SYN);
+            return (Disposition::Dropped, rules::SYN_RECEIVED_RECV_SYN);
+        }
         if f.contains(TcpFlags::SYN) {
             self.challenge(now);
             self.apply(rules::SEG_SYN_CHALLENGE);
@@ -353,20 +361,8 @@ impl Connection {
         self.counters.resets_received += 1;
         match self.state {
             State::SynReceived if self.passive => {
-                // Back to LISTEN: forget the half-open connection (3.10.7.4, second, SYN-RECEIVED).
-                let (iss, config, local) = (self.tcb.iss, self.config.clone(), self.local);
-                let log = std::mem::take(&mut self.log);
-                let counters = self.counters;
-                if let Ok(mut fresh) = Connection::new(config, local, iss) {
-                    fresh.passive = true;
-                    // The clock is the listener's, whatever the next peer.
-                    fresh.set_ts_offset(self.ts_offset());
-                    fresh.log = log;
-                    fresh.counters = counters;
-                    fresh.state = State::SynReceived;
-                    *self = fresh;
-                }
-                self.set_state(now, State::Listen, rules::SYN_RECEIVED_RECV_RST);
+                // 3.10.7.4, second, SYN-RECEIVED: back to LISTEN.
+                self.back_to_listen(now, rules::SYN_RECEIVED_RECV_RST);
                 (Disposition::Reset, rules::SYN_RECEIVED_RECV_RST)
             }
             State::SynReceived => {
@@ -384,6 +380,27 @@ impl Connection {
                 (Disposition::Reset, rules::SEG_RST_CLOSE)
             }
         }
+    }
+}
+
+impl Connection {
+    /// Forget the half-open connection of a passive OPEN and listen again (RFC 9293
+    /// 3.10.7.4, second and fourth checks in SYN-RECEIVED): a fresh TCB with the same ISS,
+    /// configuration and timestamp clock; the log and counters carry on.
+    fn back_to_listen(&mut self, now: u64, rule: RuleId) {
+        let (iss, config, local) = (self.tcb.iss, self.config.clone(), self.local);
+        let log = std::mem::take(&mut self.log);
+        let counters = self.counters;
+        if let Ok(mut fresh) = Connection::new(config, local, iss) {
+            fresh.passive = true;
+            // The clock is the listener's, whatever the next peer.
+            fresh.set_ts_offset(self.ts_offset());
+            fresh.log = log;
+            fresh.counters = counters;
+            fresh.state = State::SynReceived;
+            *self = fresh;
+        }
+        self.set_state(now, State::Listen, rule);
     }
 }
 

@@ -55,6 +55,7 @@ rules! {
     SEG_RST_CLOSE = "seg.rst_close";
     SEG_RST_CHALLENGE = "seg.rst_challenge";
     SYN_RECEIVED_RECV_RST = "syn_received.recv_rst";
+    SYN_RECEIVED_RECV_SYN = "syn_received.recv_syn";
     SYN_RECEIVED_RECV_SYN_DUP = "syn_received.recv_syn_dup";
     SEG_SYN_CHALLENGE = "seg.syn_challenge";
     SEG_NO_ACK = "seg.no_ack";

@@ -202,6 +202,59 @@ fn rst_in_syn_received_from_listen_returns_to_listen() {
 }
 
 #[test]
+fn syn_in_syn_received_from_listen_returns_to_listen() {
+    // RFC 9293 3.10.7.4, fourth check, SYN-RECEIVED of a passive OPEN: a SYN in the window
+    // (not the peer's first SYN again) sends the connection back to LISTEN, silently.
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(7000)).unwrap();
+    recv(&mut c, 0, &Peer::default().syn(300, None));
+    drain(&mut c, 0);
+    recv(&mut c, 1, &Peer::default().syn(305, None));
+    assert_eq!(c.state(), State::Listen);
+    assert_eq!(c.applied_rules(), [rules::SYN_RECEIVED_RECV_SYN]);
+    assert!(
+        drain(&mut c, 1).is_empty(),
+        "the SYN is dropped, nothing answered"
+    );
+    assert_eq!(
+        c.poll_timeout(),
+        None,
+        "the SYN-ACK timer is gone with the TCB"
+    );
+    // The peer's next SYN finds the listener, answered from the same ISS.
+    recv(&mut c, 2, &Peer::default().syn(9000, None));
+    assert_eq!(c.state(), State::SynReceived);
+    let synack = drain_one(&mut c, 2);
+    assert_eq!((synack.seq, synack.ack), (7000, 9001));
+}
+
+#[test]
+fn syn_again_in_syn_received_is_answered_not_a_reset() {
+    // The peer's own SYN repeated (our SYN-ACK lost) keeps the connection: SYN-ACK again.
+    let mut c = Connection::listen(immediate(), LOCAL, SeqNum(7000)).unwrap();
+    recv(&mut c, 0, &Peer::default().syn(300, None));
+    drain(&mut c, 0);
+    recv(&mut c, 1, &Peer::default().syn(300, None));
+    assert_eq!(c.state(), State::SynReceived);
+    assert_eq!(c.applied_rules(), [rules::SYN_RECEIVED_RECV_SYN_DUP]);
+    assert_eq!(drain_one(&mut c, 1).ack, 301);
+}
+
+#[test]
+fn syn_in_syn_received_of_a_simultaneous_open_gets_a_challenge_ack() {
+    // Not opened from LISTEN: "handle per the directions for synchronized states"
+    // (RFC 9293 3.10.7.4, fourth), i.e. RFC 5961 4.2's challenge ACK.
+    let mut c = syn_sent();
+    recv(&mut c, 1, &Peer::default().syn(300, None));
+    assert_eq!(c.state(), State::SynReceived);
+    drain(&mut c, 1);
+    recv(&mut c, 2, &Peer::default().syn(305, None));
+    assert_eq!(c.state(), State::SynReceived);
+    assert_eq!(c.applied_rules(), [rules::SEG_SYN_CHALLENGE]);
+    let ch = drain_one(&mut c, 2);
+    assert_eq!((ch.flags, ch.ack), (TcpFlags::ACK, 301));
+}
+
+#[test]
 fn answers_to_unacceptable_bare_acks_are_throttled() {
     let mut c = established();
     let peer = Peer::default();
