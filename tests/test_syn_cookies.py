@@ -152,3 +152,29 @@ def test_without_cookies_a_full_backlog_drops_the_syn() -> None:
     assert counters["syns_dropped_backlog"] == 1
     assert counters["syn_cookies_sent"] == 0
     assert len(server) == 1
+
+
+@pytest.mark.parametrize("syn_cookies", [True, False])
+def test_the_simulator_takes_the_syn_cookies_switch_per_host(syn_cookies: bool) -> None:
+    # A backlog of 1, held by a half-open connection whose SYN-ACKs are all lost: the second
+    # client gets in only by a cookie.
+    from ferrotcp.sim import Network
+
+    net = Network(seed=5)
+    server = net.add_host("server", SERVER_IP, backlog=1, syn_cookies=syn_cookies)
+    clients = [net.add_host(f"c{i}", f"10.0.0.{10 + i}") for i in range(2)]
+    net.link(clients[0], server, both_ways=False, delay_us=1000)
+    net.link(server, clients[0], both_ways=False, delay_us=1000, loss=1.0)
+    net.link(clients[1], server, delay_us=1000)
+    server.listen(PORT)
+    clients[0].connect(LISTEN)
+    net.run_for(10_000)
+    second = clients[1].connect(LISTEN)
+    net.run_for(500_000)
+    counters = server.counters()
+    if syn_cookies:
+        assert second.state == "ESTABLISHED"
+        assert counters["syn_cookies_sent"] >= 1
+    else:
+        assert second.state == "SYN-SENT"
+        assert counters["syn_cookies_sent"] == 0 and counters["syns_dropped_backlog"] >= 1

@@ -35,20 +35,31 @@ class Network:
         """Virtual time in microseconds."""
         return self._sim.now
 
-    def add_host(self, name: str, addr: str, *, backlog: int = 128, **config: Any) -> Host:
-        """Add a host with IP address ``addr``; keywords set connection options (``mss``,
-        ``recv_buffer``, ...). ``window_scale`` (default 0) offers window scaling (RFC 7323)
-        with the smallest shift that fits ``recv_buffer`` into 16 bits, or this shift if
-        larger (at most 14); ``None`` offers none. ``sack_permitted`` (default True) offers
-        SACK (RFC 2018). ``timestamps`` (default True) offers the Timestamps option (RFC 7323:
-        RTT samples from every acknowledgement and PAWS; each segment carries 12 bytes of
-        option, and 12 bytes less payload). Each is used only if the peer's SYN offers it
-        too. ``keepalive=True``
-        turns TCP keep-alives on (RFC 9293 3.8.4; off by default), with
+    def add_host(
+        self,
+        name: str,
+        addr: str,
+        *,
+        backlog: int = 128,
+        syn_cookies: bool = True,
+        **config: Any,
+    ) -> Host:
+        """Add a host with IP address ``addr``. ``backlog`` bounds each listener's
+        connections not yet accepted; beyond it SYNs are answered with SYN cookies, or
+        dropped when ``syn_cookies`` is False. Other keywords set connection options
+        (``mss``, ``recv_buffer``, ...). ``window_scale`` (default 0) offers window
+        scaling (RFC 7323) with the smallest shift that fits ``recv_buffer`` into 16 bits,
+        or this shift if larger (at most 14); ``None`` offers none. ``sack_permitted``
+        (default True) offers SACK (RFC 2018). ``timestamps`` (default True) offers the
+        Timestamps option (RFC 7323: RTT samples from every acknowledgement and PAWS; each
+        segment carries 12 bytes of option, and 12 bytes less payload). Each is used only if
+        the peer's SYN offers it too. ``keepalive=True`` turns TCP keep-alives on (RFC 9293
+        3.8.4; off by default), with
         ``keepalive_idle_us`` (default 2 h), ``keepalive_interval_us`` (75 s) and
         ``keepalive_count`` (9): a connection idle that long probes its peer, and fails with
         ``TimeoutError`` when that many probes in a row go unanswered."""
-        host = Host(self, self._sim.add_host(name, addr, backlog, **config), name, addr)
+        host_id = self._sim.add_host(name, addr, backlog, syn_cookies, **config)
+        host = Host(self, host_id, name, addr)
         self.hosts.append(host)
         return host
 

@@ -48,17 +48,20 @@ impl PySimulator {
     }
 
     /// Add a host with address `addr`; connection settings as keywords (`mss`, ...).
-    #[pyo3(signature = (name, addr, backlog=128, **config))]
+    /// `backlog` and `syn_cookies` as for `Endpoint`.
+    #[pyo3(signature = (name, addr, backlog=128, syn_cookies=true, **config))]
     fn add_host(
         &mut self,
         name: &str,
         addr: &str,
         backlog: usize,
+        syn_cookies: bool,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<HostId> {
         let ep = EndpointConfig {
             conn: convert::conn_config(config)?,
             backlog,
+            syn_cookies,
             ..EndpointConfig::default()
         };
         self.inner

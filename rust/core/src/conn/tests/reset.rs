@@ -93,6 +93,33 @@ fn syn_on_established_connection_gets_a_challenge_ack() {
 }
 
 #[test]
+fn blind_rst_with_a_random_in_window_sequence_number_gets_a_challenge_ack() {
+    // RFC 5961 3.2: an attacker who guesses a sequence number in the window but not
+    // RCV.NXT itself must not reset the connection; it gets a challenge ACK naming RCV.NXT
+    // (seq = SND.NXT), which a real peer would answer with an exact RST. Many seeds, each a
+    // fresh connection and a random offset in (0, RCV.WND).
+    for seed in 0..200u64 {
+        let mut c = established();
+        let wnd = c.rcv_wnd();
+        let mut rng = crate::rng::Rng::new(seed);
+        let offset = 1 + rng.below(u64::from(wnd) - 1) as u32;
+        recv(&mut c, 1, &Peer::default().rst(IRS + 1 + offset));
+        assert_eq!(
+            c.state(),
+            State::Established,
+            "seed {seed}, offset {offset}"
+        );
+        assert_eq!(c.applied_rules(), [rules::SEG_RST_CHALLENGE], "seed {seed}");
+        let ch = drain_one(&mut c, 1);
+        assert_eq!(ch.reason, SendReason::ChallengeAck, "seed {seed}");
+        assert_eq!(
+            (ch.flags, ch.seq, ch.ack),
+            (TcpFlags::ACK, ISS + 1, IRS + 1)
+        );
+    }
+}
+
+#[test]
 fn challenge_acks_are_rate_limited_per_second() {
     // RFC 5961 7: a blind flood of in-window RSTs, SYNs and bad ACKs (here 30 in one
     // instant, a random in-window sequence number each) gets at most the limit of challenge
