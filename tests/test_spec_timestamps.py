@@ -89,7 +89,9 @@ def test_tcpwire_carries_the_timestamps_option_both_ways() -> None:
 def test_paws_drops_an_older_timestamp_and_answers_with_an_ack(older: int) -> None:
     # RFC 7323 5.3 R1: older than TS.Recent in the wrapping order (here across 2^32).
     r = _run(_established(), _seg(RECENT - older))
-    assert r.fired == ["keepalive.heard", "seg.paws_reject"]
+    # PAWS runs before everything, keep-alive's "heard" included: an old duplicate says
+    # nothing about the peer now.
+    assert r.fired == ["seg.paws_reject"]
     assert r.values["rcv_nxt"] == RCV_NXT and r.values["ts_recent"] == RECENT
     ((em, mandatory),) = r.emissions
     assert mandatory and em.flags == ("ACK",)
@@ -108,6 +110,27 @@ def test_ts_recent_is_taken_only_from_a_segment_our_last_ack_covers() -> None:
     # ACK) is accepted but its TSval is not echoed: the first one's is.
     r = _run(_established(last_ack_sent=RCV_NXT - 10), _seg(RECENT + 5))
     assert "data.in_order" in r.fired and r.values["ts_recent"] == RECENT
+
+
+def test_a_segment_the_ack_check_drops_does_not_move_ts_recent() -> None:
+    # RFC 5961 5.2 drops an ACK of data never sent; a blind forger must not get its TSval
+    # into TS.Recent that way (PAWS would then refuse the real peer for 24 days).
+    forged = {**_seg(RECENT + 2**31 - 1), "ack": 999_999}
+    r = _run(_established(), forged)
+    assert "ack.unsent" in r.fired and r.values["ts_recent"] == RECENT
+    syn = _seg(RECENT + 2**31 - 1, length=0, SYN=True, ACK=False)
+    r = _run(_established(), syn)
+    assert "seg.syn_challenge" in r.fired and r.values["ts_recent"] == RECENT
+
+
+def test_the_peers_syn_repeated_renegotiates_before_paws() -> None:
+    # Our SYN-ACK was lost; the peer retries its SYN without options: answered, and
+    # timestamps are off from now on (not dropped as missing the option).
+    vals = _established(snd_nxt=101, snd_max=101, snd_una=100, irs=RCV_NXT - 1)
+    retry = _seg(None, seq=RCV_NXT - 1, length=0, SYN=True, ACK=False)
+    r = step(SPEC, "SYN_RECEIVED", vals, "segment", retry, INPUTS)
+    assert r.fired == ["paws.pass", "syn_received.recv_syn_dup"]
+    assert r.values["ts_ok"] is False and r.emissions
 
 
 def test_a_rst_is_exempt_from_paws() -> None:
@@ -237,3 +260,12 @@ def test_the_core_drops_an_old_duplicate_by_its_timestamp() -> None:
     )
     h.recv("server")
     assert h.server.received == b"x" * 20
+
+
+def test_the_ack_completing_the_handshake_sets_ts_recent() -> None:
+    # SYN-RECEIVED goes on through the ACK checks to the "ts_recent" phase too (a
+    # divergence the conformance tests found while that phase was being added).
+    vals = _established(snd_nxt=101, snd_max=101, snd_una=100, ts_recent=5, passive=True)
+    r = step(SPEC, "SYN_RECEIVED", vals, "segment", _seg(9, length=0), INPUTS)
+    assert r.state == "ESTABLISHED" and "ts_recent.take" in r.fired
+    assert r.values["ts_recent"] == 9

@@ -27,8 +27,11 @@ impl Connection {
         self.applied.clear();
         self.counters.segments_received += 1;
         self.counters.bytes_received += seg.payload.len() as u64;
-        // Whatever it is, the peer sent it: the keep-alive idle time starts again.
-        self.heard_from_peer(now);
+        // Whatever it is, the peer sent it: the keep-alive idle time starts again (in
+        // SYN-RECEIVED and the synchronized states once timestamps let it through).
+        if matches!(self.state, State::Closed | State::Listen | State::SynSent) {
+            self.heard_from_peer(now);
+        }
         let (disposition, rule) = match self.state {
             State::Closed => self.on_closed(remote_ip, seg),
             State::Listen => self.on_listen(now, remote_ip, seg),
@@ -218,23 +221,31 @@ impl Connection {
     /// SYN-RECEIVED and the synchronized states: RFC 9293 3.10.7.4, steps one to eight.
     fn on_other(&mut self, now: u64, seg: &TcpRepr<'_>) -> (Disposition, RuleId) {
         let f = seg.flags;
-        // Timestamps first, once negotiated: a segment without the option, or an old one by
-        // PAWS, goes no further (RFC 7323 3.2, 5.3 R1; see `timestamps.rs`).
-        if let Some(dropped) = self.ts_screen(now, seg) {
-            return dropped;
-        }
         // Our SYN-ACK was lost and the peer repeated its SYN: answer it again at once rather
-        // than waiting for our retransmission timer.
-        if self.state == State::SynReceived
+        // than waiting for our retransmission timer. Before PAWS: the options are the
+        // repeated SYN's (a peer may drop them when it retries, as FreeBSD and XNU can), and
+        // the answer must follow them, or a peer that retried without timestamps would
+        // have every later segment dropped as missing the option.
+        let syn_again = self.state == State::SynReceived
             && f.contains(TcpFlags::SYN)
             && !f.contains(TcpFlags::ACK)
             && !f.contains(TcpFlags::RST)
-            && seg.seq == self.tcb.irs
-        {
+            && seg.seq == self.tcb.irs;
+        if syn_again {
+            self.heard_from_peer(now);
+            let remote_ip = self.remote.map_or(self.local.ip(), |r| r.ip());
+            self.learn_syn_options(now, remote_ip, seg);
             self.syn_pending = Some(super::SendReason::SynAck);
             self.apply(rules::SYN_RECEIVED_RECV_SYN_DUP);
             return (Disposition::Duplicate, rules::SYN_RECEIVED_RECV_SYN_DUP);
         }
+        // Timestamps first, once negotiated: a segment without the option, or an old one by
+        // PAWS, goes no further (RFC 7323 3.2, 5.3 R1; see `timestamps.rs`). Nor does it
+        // count as hearing from the peer: an old duplicate says nothing of the peer now.
+        if let Some(dropped) = self.ts_screen(now, seg) {
+            return dropped;
+        }
+        self.heard_from_peer(now);
         // Simultaneous open (3.5, figure 7, line 6): the peer's SYN-ACK repeats its SYN, so
         // table 6 rejects it (SEG.SEQ = RCV.NXT - 1), yet its ACK completes our handshake.
         // Appendix A.2 names simultaneous open among the cases where the strict test keeps
@@ -268,8 +279,6 @@ impl Connection {
         if !self.acceptable(seg) {
             return self.on_unacceptable(now, seg);
         }
-        // RFC 7323 5.3 R3: an acceptable segment may update TS.Recent.
-        self.ts_update_recent(now, seg);
         // Second: RST (RFC 5961 3.2: only an exact match resets; otherwise challenge).
         if f.contains(TcpFlags::RST) {
             return self.on_rst(now, seg);
@@ -314,6 +323,11 @@ impl Connection {
             Ok(x) => x,
             Err(dropped) => return dropped,
         };
+        // RFC 7323 5.3 R3: an acceptable segment may update TS.Recent, but only once its
+        // ACK proved valid (and it was no RST or SYN): a blind segment that RFC 5961 drops
+        // must not move TS.Recent, or one forged TSval far ahead would make PAWS refuse the
+        // real peer for 24 days (Linux moved the update into tcp_ack for this reason).
+        self.ts_update_recent(now, seg);
         if self.state == State::Closed {
             return (ack_disposition, ack_rule);
         }

@@ -107,6 +107,10 @@ impl Connection {
     pub(super) fn learn_syn_timestamps(&mut self, now: u64, seg: &TcpRepr<'_>) {
         let tsopt = seg.options.timestamps.filter(|_| self.config.timestamps);
         self.tcb.ts_ok = tsopt.is_some();
+        // Appendix D: Last.ACK.sent starts at RCV.NXT (the SYN's sequence number plus one),
+        // not at 0: otherwise a segment handled before our first ACK goes out could set
+        // TS.Recent from beyond a hole (4.3 case B forbids it).
+        self.tcb.last_ack_sent = seg.seq + 1;
         self.tcb.ts_recent = tsopt.map_or(0, |(tsval, _)| tsval);
         self.ts.recent_age = tsopt.map(|_| now);
     }

@@ -97,9 +97,10 @@ fn probes_keepalives_challenge_acks_carry_it_and_a_rst_does_not() {
         # A keep-alive probe, 10 s after the last segment heard: SND.NXT - 1.
         11.13  > . 1010:1010(0) ack 5001 win 65535 <TS val 11130 ecr 820>
         +0.05  < . 5001:5001(0) ack 1011 win 65535 <TS val 10820 ecr 11130>
-        # A SYN on the synchronized connection: the challenge ACK (RFC 5961 4.2).
+        # A SYN on the synchronized connection: the challenge ACK (RFC 5961 4.2). The SYN
+        # does not move TS.Recent (only a segment whose ACK proved valid does).
         +0.01  < S 5001:5001(0) win 65535 <TS val 10830 ecr 0>
-        +0     > . 1011:1011(0) ack 5001 win 65535 <TS val 11190 ecr 10830>
+        +0     > . 1011:1011(0) ack 5001 win 65535 <TS val 11190 ecr 10820>
         ",
     );
     assert_eq!(s.conn.counters().window_probes, 1);
@@ -534,4 +535,102 @@ fn a_pair_negotiates_and_moves_data_byte_exact_with_the_option() {
         p.a.counters().paws_rejected + p.b.counters().paws_rejected,
         0
     );
+}
+
+/// A blind segment that RFC 5961 drops (an ACK of data never sent, or an in-window SYN
+/// answered by a challenge ACK) must not move TS.Recent: one forged TSval far ahead would
+/// make PAWS refuse every real segment of the peer for 24 days. TS.Recent moves only once
+/// the ACK field proved valid (found by review; Linux fixed the same in 2013).
+#[test]
+fn a_segment_dropped_by_the_ack_or_syn_checks_does_not_move_ts_recent() {
+    let mut s = negotiated(immediate());
+    s.run(
+        "
+        # Forged: text overlapping RCV.NXT, an ACK of data never sent, TSval far ahead.
+        +0.01  < P. 4000:5101(1101) ack 999999 win 65535 <TS val 2147484000 ecr 0>
+        +0     > . 1001:1001(0) ack 5001 win 65535 <TS val 20 ecr 700>
+        # Forged: an in-window SYN, challenged.
+        +0.01  < S 5001:5001(0) win 65535 <TS val 2147484000 ecr 0>
+        +0     > . 1001:1001(0) ack 5001 win 65535 <TS val 30 ecr 700>
+        # The real peer's next segment is taken, and its TSval is echoed.
+        +0.01  < P. 5001:5101(100) ack 1001 win 65535 <TS val 720 ecr 10>
+        +0     > . 1001:1001(0) ack 5101 win 65435 <TS val 40 ecr 720>
+        ",
+    );
+    assert_eq!(s.conn.recv_queue_len(), 100);
+    assert_eq!(s.conn.counters().paws_rejected, 0);
+    s.finish();
+}
+
+/// Our SYN-ACK was lost and the peer retries its SYN without options (some stacks drop
+/// them on SYN retries): the answer follows the retried SYN, timestamps are off, and the
+/// peer's option-less ACK and data complete the handshake (found by review).
+#[test]
+fn a_syn_retried_without_options_renegotiates_and_the_handshake_completes() {
+    let mut s = Script::listen(immediate(), 1000);
+    s.run(
+        "
+        0      < S 5000:5000(0) win 20000 <mss 1460,sackOK,TS val 300 ecr 0>
+        +0     > S. 1000:1000(0) ack 5001 win 65535 <mss 1460,sackOK,TS val 0 ecr 300>
+        +0.5   < S 5000:5000(0) win 20000 <mss 1460>
+        +0     > S. 1000:1000(0) ack 5001 win 65535 <mss 1460>
+        +0.01  < . 5001:5001(0) ack 1001 win 20000
+        +0.01  < P. 5001:5101(100) ack 1001 win 20000
+        +0     > . 1001:1001(0) ack 5101 win 65435
+        ",
+    );
+    assert_eq!(s.conn.state(), State::Established);
+    assert!(!s.conn.ts_ok());
+    assert_eq!(s.conn.counters().ts_missing_dropped, 0);
+    assert_eq!(s.conn.recv_queue_len(), 100);
+    s.finish();
+}
+
+/// Last.ACK.sent starts at RCV.NXT when the SYN is taken (RFC 7323 Appendix D), so an
+/// out-of-order segment handled before our first ACK goes out does not set TS.Recent
+/// (4.3 case B), whatever the IRS (here in the upper half of the sequence space, where a
+/// Last.ACK.sent of 0 would compare as "after" it; found by review).
+#[test]
+fn an_out_of_order_segment_before_our_first_ack_does_not_set_ts_recent() {
+    let mut c = Connection::connect(immediate(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    drain(&mut c, 0);
+    let p = Peer::default();
+    let irs: u32 = 0x9000_0000;
+    let mut sa = p.syn_ack(irs, ISS + 1, Some(1460));
+    sa.options.timestamps = Some((700, 0));
+    recv(&mut c, 10_000, &sa);
+    assert_eq!(c.tcb().last_ack_sent, SeqNum(irs + 1));
+    let payload = [0u8; 100];
+    let mut ooo = p.data(irs + 4001, ISS + 1, &payload);
+    ooo.options.timestamps = Some((900, 0));
+    recv(&mut c, 10_000, &ooo);
+    assert_eq!(c.tcb().ts_recent, 700, "not from beyond the hole");
+    let sent = drain(&mut c, 10_000);
+    assert_eq!(sent[0].timestamps, Some((10, 700)));
+}
+
+/// A segment PAWS drops (or one missing the option) says nothing about the peer now: the
+/// keep-alive timer runs on and, with the peer otherwise silent, gives up.
+#[test]
+fn segments_paws_drops_do_not_count_as_hearing_from_the_peer() {
+    let ka = Keepalive {
+        idle_us: 10 * SEC,
+        interval_us: SEC,
+        count: 2,
+    };
+    let mut s = negotiated(Config {
+        keepalive: Some(ka),
+        ..immediate()
+    });
+    s.run(
+        "
+        +5     < . 5001:5001(0) ack 1001 win 65535 <TS val 600 ecr 10>
+        +0     > . 1001:1001(0) ack 5001 win 65535 <TS val 5010 ecr 700>
+        +0.5   < . 5001:5001(0) ack 1001 win 65535
+        ",
+    );
+    assert_eq!(s.conn.counters().paws_rejected, 1);
+    assert_eq!(s.conn.counters().ts_missing_dropped, 1);
+    // Idle since the handshake's ACK (at 0.01 s): the first probe is due at 10.01 s.
+    assert_eq!(s.conn.poll_timeout(), Some(10 * SEC + 10_000));
 }
