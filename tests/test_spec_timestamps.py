@@ -202,26 +202,27 @@ def _connected(client: dict[str, Any], server: dict[str, Any]) -> Harness:
     return h
 
 
-def test_the_core_negotiates_and_echoes_timestamps() -> None:
-    h = _connected({"ts_offset": 2**32 - 3}, {"ts_offset": 12345})
+@pytest.mark.parametrize(
+    ("client", "server", "agreed"),
+    [
+        ({"ts_offset": 2**32 - 3}, {"ts_offset": 12345}, 1),  # both: the client's clock wraps
+        ({"timestamps": False}, {}, 0),
+        ({}, {"timestamps": False}, 0),
+    ],
+)
+def test_the_core_uses_timestamps_only_when_both_offer_them(
+    client: dict[str, Any], server: dict[str, Any], agreed: int
+) -> None:
+    h = _connected(client, server)
     for p in (h.client, h.server):
-        assert p.conn.spec_vars()["ts_ok"] == 1
+        assert p.conn.spec_vars()["ts_ok"] == agreed
     h.send("client", b"a" * 300)
-    while h.channel:
-        h.deliver(0)
-    h.recv("server")
-    assert bytes(h.server.received) == b"a" * 300
-
-
-def test_the_core_only_uses_timestamps_when_both_offer_them() -> None:
-    h = _connected({"timestamps": False}, {})
-    for p in (h.client, h.server):
-        assert p.conn.spec_vars()["ts_ok"] == 0
     h.send("server", b"b" * 100)
     while h.channel:
         h.deliver(0)
+    h.recv("server")
     h.recv("client")
-    assert bytes(h.client.received) == b"b" * 100
+    assert bytes(h.server.received) == b"a" * 300 and bytes(h.client.received) == b"b" * 100
 
 
 def test_the_core_drops_an_old_duplicate_by_its_timestamp() -> None:
