@@ -230,35 +230,20 @@ def test_the_core_drops_an_old_duplicate_by_its_timestamp() -> None:
     # TS.Recent: the wrapped-sequence-space duplicate PAWS exists for (RFC 7323 5).
     h = _connected({}, {})
     v = h.server.conn.spec_vars()
-    old = Seg(
-        40000,
-        80,
-        v["rcv_nxt"],
-        v["snd_max"],
-        frozenset({"ACK"}),
-        65535,
-        b"x" * 20,
-        ts=((v["ts_recent"] - 100) & 0xFFFFFFFF, 0),
-    )
-    h.inject("server", old)
+
+    def text(tsval: int) -> Seg:
+        """20 bytes at the server's RCV.NXT, acknowledging all it sent, with ``tsval``."""
+        flags = frozenset({"ACK"})
+        ts = (tsval & 0xFFFFFFFF, 0)
+        return Seg(40000, 80, v["rcv_nxt"], v["snd_max"], flags, 65535, b"x" * 20, ts=ts)
+
+    h.inject("server", text(v["ts_recent"] - 100))
     assert h.server.conn.applied_rules() == ["seg.paws_reject"]
     h.recv("server")
     assert h.server.received == b""
     assert h.server.conn.spec_vars()["rcv_nxt"] == v["rcv_nxt"]
     # The same text with a current timestamp is taken.
-    h.inject(
-        "server",
-        Seg(
-            40000,
-            80,
-            v["rcv_nxt"],
-            v["snd_max"],
-            frozenset({"ACK"}),
-            65535,
-            b"x" * 20,
-            ts=(v["ts_recent"], 0),
-        ),
-    )
+    h.inject("server", text(v["ts_recent"]))
     h.recv("server")
     assert h.server.received == b"x" * 20
 

@@ -379,9 +379,8 @@ impl Endpoint {
             options.sack_permitted = o.sack;
             options.timestamps = Some((tsval, 0));
         }
-        let mut conn = Connection::listen(self.config.conn.clone(), local, cookie).ok()?;
         let remote = SocketAddr::new(remote_ip, seg.src_port);
-        conn.set_ts_offset(self.ts_offsets.offset(local, remote));
+        let mut conn = self.open_passive(local, remote, cookie)?;
         let syn = TcpRepr {
             src_port: seg.src_port,
             dst_port: seg.dst_port,

@@ -17,15 +17,26 @@ const WIN: u16 = 65535;
 const PORT: u16 = 80;
 
 fn listening(backlog: usize, syn_cookies: bool) -> (Endpoint, SocketAddr) {
+    listening_with(backlog, syn_cookies, |_| {})
+}
+
+/// `listening` with the connection settings adjusted by `adjust`.
+fn listening_with(
+    backlog: usize,
+    syn_cookies: bool,
+    adjust: impl FnOnce(&mut crate::conn::Config),
+) -> (Endpoint, SocketAddr) {
+    // The scripts expect each data segment acknowledged at once, each write sent at once.
+    let mut conn = crate::conn::Config {
+        delayed_ack_us: 0,
+        nodelay: true,
+        ..crate::conn::Config::default()
+    };
+    adjust(&mut conn);
     let config = EndpointConfig {
         backlog,
         syn_cookies,
-        // The scripts expect each data segment acknowledged at once, each write sent at once.
-        conn: crate::conn::Config {
-            delayed_ack_us: 0,
-            nodelay: true,
-            ..crate::conn::Config::default()
-        },
+        conn,
         ..EndpointConfig::default()
     };
     let mut ep = Endpoint::new(config, KEY).unwrap();
@@ -746,17 +757,7 @@ fn a_cookie_echo_that_cannot_be_ours_is_reset() {
 
 #[test]
 fn with_timestamps_off_the_cookie_synack_offers_only_the_mss() {
-    let config = EndpointConfig {
-        backlog: 2,
-        conn: crate::conn::Config {
-            timestamps: false,
-            ..crate::conn::Config::default()
-        },
-        ..EndpointConfig::default()
-    };
-    let mut ep = Endpoint::new(config, KEY).unwrap();
-    let addr = SocketAddr::new(SERVER, PORT);
-    ep.listen(addr).unwrap();
+    let (mut ep, addr) = listening_with(2, true, |c| c.timestamps = false);
     fill_backlog(&mut ep);
     let syn = full_syn();
     assert_eq!(step(&mut ep, T0, &syn), vec![cookie_synack(T0, &syn)]);

@@ -181,10 +181,7 @@ impl Endpoint {
     ) -> Result<ConnId, Error> {
         unicast_pair(local_ip, remote.ip())?;
         let local = self.free_port(local_ip, remote)?;
-        let iss = self.isn.isn(now, local, remote);
-        let mut conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
-        conn.set_ts_offset(self.ts_offsets.offset(local, remote));
-        Ok(self.insert(local, remote, conn))
+        self.open_active(now, local, remote)
     }
 
     /// Active open from a chosen local address, as after the socket API's `bind`; port 0
@@ -202,10 +199,35 @@ impl Endpoint {
         if self.by_tuple.contains_key(&(local, remote)) {
             return Err(Error::InvalidState("address already in use"));
         }
+        self.open_active(now, local, remote)
+    }
+
+    /// The connection of an active open on a free 4-tuple: its ISN (RFC 6528) and its
+    /// timestamp clock offset (RFC 7323 5.4) both keyed by the tuple.
+    fn open_active(
+        &mut self,
+        now: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnId, Error> {
         let iss = self.isn.isn(now, local, remote);
         let mut conn = Connection::connect(self.config.conn.clone(), local, remote, iss, now)?;
         conn.set_ts_offset(self.ts_offsets.offset(local, remote));
         Ok(self.insert(local, remote, conn))
+    }
+
+    /// A connection in LISTEN for the peer `remote` (its SYN about to be handled, or rebuilt
+    /// from a SYN cookie): `iss`, and the tuple's timestamp clock offset (RFC 7323 5.4), the
+    /// same offset a cookie's SYN-ACK was sent with.
+    fn open_passive(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: crate::seq::SeqNum,
+    ) -> Option<Connection> {
+        let mut conn = Connection::listen(self.config.conn.clone(), local, iss).ok()?;
+        conn.set_ts_offset(self.ts_offsets.offset(local, remote));
+        Some(conn)
     }
 
     fn free_port(&mut self, ip: IpAddr, remote: SocketAddr) -> Result<SocketAddr, Error> {
@@ -376,10 +398,9 @@ impl Endpoint {
             return;
         }
         let iss = self.isn.isn(now, local, remote);
-        let Ok(mut conn) = Connection::listen(self.config.conn.clone(), local, iss) else {
+        let Some(mut conn) = self.open_passive(local, remote, iss) else {
             return;
         };
-        conn.set_ts_offset(self.ts_offsets.offset(local, remote));
         conn.handle_segment(now, src, seg);
         let id = self.insert(local, remote, conn);
         self.origin.insert(id, listener);
