@@ -216,6 +216,7 @@ class Harness:
             ack_delay_ok=self._ack_delay_ok(pre_raw, raw),
             ack_timer=self._ack_timer(event, pre_raw),
             ts_expired=self._ts_expired(pre_raw),
+            sack_news=raw.get("sack_news_seen", 0) > pre_raw.get("sack_news_seen", 0),
             raw_post=raw,
             out_shift=out_shift,
         )

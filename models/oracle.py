@@ -63,6 +63,8 @@ class Observation:
     ack_timer: bool = False
     # TS.Recent had expired (RFC 7323 5.5): `in.ts_expired`.
     ts_expired: bool = False
+    # The segment's SACK blocks brought news (RFC 6675 2): `in.sack_news`.
+    sack_news: bool = False
     raw_post: dict[str, int] = field(default_factory=dict)
     # Rcv.Wind.Shift of the side that sent ``sent`` (RFC 7323 2.3): scales their windows
     # into the bytes the spec's ``out.wnd`` means.
@@ -81,6 +83,7 @@ def _inputs(spec: Spec, obs: Observation, send_n: int, fill: int) -> dict[str, V
         "ack_delay_ok": obs.ack_delay_ok,
         "ack_timer": obs.ack_timer,
         "ts_expired": obs.ts_expired,
+        "sack_news": obs.sack_news,
     }
 
 

@@ -10,6 +10,7 @@ pub mod isn;
 pub mod reassembly;
 pub mod rng;
 pub mod rtt;
+pub mod scoreboard;
 pub mod seq;
 pub mod sim;
 pub mod wire;

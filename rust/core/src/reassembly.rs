@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::wire::MAX_SACK_BLOCKS;
+
 /// What one [`Reassembly::insert`] did with the bytes it was given.
 ///
 /// Per call, `delivered + duplicate + dropped + (held_bytes after - held_bytes before)`
@@ -40,6 +42,12 @@ pub struct Reassembly {
     held: BTreeMap<u64, Vec<u8>>,
     held_bytes: usize,
     capacity: usize,
+    /// The held ranges that arrivals last added to, most recent first, each named by one
+    /// offset inside it: the order in which RFC 2018 4 lists SACK blocks. Ranges only grow
+    /// (merging) or leave (delivered), so an offset keeps naming its range. Inline, so an
+    /// idle connection pays no allocation for it.
+    recent: [u64; MAX_SACK_BLOCKS],
+    recent_len: u8,
 }
 
 /// `data[from..to]`, or empty if the bounds are off. The callers compute bounds that are
@@ -66,6 +74,8 @@ impl Reassembly {
             held: BTreeMap::new(),
             held_bytes: 0,
             capacity,
+            recent: [0; MAX_SACK_BLOCKS],
+            recent_len: 0,
         }
     }
 
@@ -170,6 +180,10 @@ impl Reassembly {
                 outcome.dropped += bytes.len() - keep;
                 if keep > 0 {
                     self.store(g_start, slice(bytes, 0, keep));
+                    if outcome.held == 0 {
+                        // The block this segment went into is the one its ACK reports first.
+                        self.touch(g_start);
+                    }
                     outcome.held += keep;
                 }
             }
@@ -284,6 +298,91 @@ impl Reassembly {
     pub fn clear(&mut self) {
         self.held.clear();
         self.held_bytes = 0;
+        self.recent_len = 0;
+    }
+
+    /// The held range that contains offset `at`.
+    pub fn range_containing(&self, at: u64) -> Option<(u64, u64)> {
+        let (&start, bytes) = self.held.range(..=at).next_back()?;
+        let end = end_of(start, bytes);
+        (at < end).then_some((start, end))
+    }
+
+    /// An arrival added to (or duplicated) the held range containing `at`: it becomes the
+    /// most recent, first in [`Reassembly::sack_ranges`]. Offsets naming the same range, or
+    /// a range no longer held, are dropped from the list.
+    pub fn touch(&mut self, at: u64) {
+        let Some(range) = self.range_containing(at) else {
+            return;
+        };
+        let mut kept = [0u64; MAX_SACK_BLOCKS];
+        kept[0] = at;
+        let mut n = 1;
+        for &p in self.recent_list() {
+            let other = self.range_containing(p);
+            if other.is_some() && other != Some(range) && n < MAX_SACK_BLOCKS {
+                kept[n] = p;
+                n += 1;
+            }
+        }
+        self.recent = kept;
+        // n <= MAX_SACK_BLOCKS (4) fits a u8.
+        self.recent_len = n as u8;
+    }
+
+    fn recent_list(&self) -> &[u64] {
+        self.recent
+            .get(..usize::from(self.recent_len))
+            .unwrap_or(&[])
+    }
+
+    /// The held ranges a SACK option reports, in RFC 2018 4's order: the one the latest
+    /// arrival went into first, then those of earlier arrivals, most recent first; then
+    /// any other held ranges, in ascending order, until [`MAX_SACK_BLOCKS`] (the caller
+    /// keeps as many as its option space allows).
+    pub fn sack_ranges(&self) -> SackRanges {
+        let mut out = SackRanges::default();
+        let recent = self
+            .recent_list()
+            .iter()
+            .filter_map(|&p| self.range_containing(p));
+        for r in recent.chain(self.ranges()) {
+            if out.len() == MAX_SACK_BLOCKS {
+                break;
+            }
+            if !out.as_slice().contains(&r) {
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+/// Up to [`MAX_SACK_BLOCKS`] held ranges `[start, end)` in stream offsets, in report order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SackRanges {
+    ranges: [(u64, u64); MAX_SACK_BLOCKS],
+    len: usize,
+}
+
+impl SackRanges {
+    fn push(&mut self, r: (u64, u64)) {
+        if let Some(slot) = self.ranges.get_mut(self.len) {
+            *slot = r;
+            self.len += 1;
+        }
+    }
+
+    pub fn as_slice(&self) -> &[(u64, u64)] {
+        self.ranges.get(..self.len).unwrap_or(&[])
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 

@@ -230,6 +230,12 @@ pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
         reassembly_dropped_bytes,
         ts_missing_dropped,
         paws_rejected,
+        sack_blocks_sent,
+        segments_with_sack_sent,
+        sack_blocks_received,
+        dsacks_received,
+        sack_blocks_invalid,
+        acks_coalesced,
         log_dropped,
     )
 }

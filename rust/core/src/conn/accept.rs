@@ -33,7 +33,7 @@ impl Connection {
             // but special allowance should be made to accept valid ACKs". Without it two
             // peers whose windows are both closed never learn of each other's progress. The
             // text is dropped and acknowledged as usual.
-            self.ack_pending = true;
+            self.owe_ack();
             let _ = self.on_ack(now, seg);
             return (Disposition::Dropped, rules::SEG_UNACCEPTABLE);
         }
@@ -41,6 +41,11 @@ impl Connection {
         if old_data {
             self.counters.duplicate_segments += 1;
             self.counters.duplicate_bytes += seg.payload.len() as u64;
+            if !seg.payload.is_empty() {
+                // Text we had acknowledged came again: report it (RFC 2883 4.1.1), so the
+                // sender learns its retransmission was needless.
+                self.note_duplicate(seg.seq, seg.seq + seg.payload.len() as u32);
+            }
         }
         if self.carries_news(seg) {
             let _ = self.on_ack(now, seg);
@@ -49,7 +54,15 @@ impl Connection {
             }
         }
         if !seg.flags.contains(TcpFlags::RST) && self.may_answer_unacceptable(now, seg) {
-            self.ack_pending = true;
+            if old_data {
+                // Its answer carries the D-SACK block: one of its own.
+                self.owe_ack();
+            } else {
+                // Only to resynchronize: any ACK of the current state does, so one answers
+                // a whole batch of them (a reordered pure ACK that PAWS or the window test
+                // refused must not become a duplicate ACK of its own to the peer).
+                self.ack_owed.owe_now();
+            }
         }
         let d = if old_data {
             Disposition::Duplicate
@@ -144,7 +157,7 @@ impl Connection {
             return;
         }
         self.challenge_window = Some((start, sent + 1));
-        self.challenge_pending = true;
+        self.ack_owed.owe_challenge();
     }
 
     /// The zero-window allowance of 3.10.7.4: a segment starting exactly at RCV.NXT while our

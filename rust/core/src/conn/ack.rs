@@ -37,18 +37,27 @@ impl Connection {
         let mut result = (Disposition::Accepted, rules::ACK_NEW);
         if seg.ack.gt(t.snd_una) {
             self.on_new_ack(now, seg);
-        } else {
-            // RFC 5681 2: a duplicate ACK carries no data, no SYN/FIN, the same ACK number and
-            // window, while data is outstanding. Not with a zero window, though: then all
-            // that is outstanding is a window probe the receiver refused, and its answers say
-            // nothing about loss (counting them would "fast retransmit" the probe byte and
-            // halve cwnd on every third probe).
-            let dup = seg.ack == t.snd_una
-                && seg.payload.is_empty()
-                && !seg.flags.contains(TcpFlags::FIN)
-                && window == t.snd_wnd
-                && window > 0
-                && t.snd_max.gt(t.snd_una);
+        }
+        let sack_news = self.take_sack_blocks(seg);
+        if !seg.ack.gt(t.snd_una) {
+            // With SACK, RFC 6675 2: a duplicate acknowledgment is one whose SACK blocks
+            // report bytes not reported before. Without, RFC 5681 2: it carries no data, no
+            // SYN/FIN, the same ACK number and window, while data is outstanding. Not with a
+            // zero window, though: then all that is outstanding is a window probe the
+            // receiver refused, and its answers say nothing about loss (counting them would
+            // "fast retransmit" the probe byte and halve cwnd on every third probe). The
+            // SACK definition is the one a receiver whose window grows as its application
+            // reads (Linux's, for one) meets: the RFC 5681 test refuses all its duplicates.
+            let outstanding = seg.ack == t.snd_una && t.snd_max.gt(t.snd_una);
+            let dup = outstanding
+                && if t.sack_ok {
+                    sack_news
+                } else {
+                    seg.payload.is_empty()
+                        && !seg.flags.contains(TcpFlags::FIN)
+                        && window == t.snd_wnd
+                        && window > 0
+                };
             if dup {
                 self.dupacks += 1;
                 self.counters.dup_acks_received += 1;
@@ -103,6 +112,24 @@ impl Connection {
             }
         }
         Ok(result)
+    }
+
+    /// The SACK blocks of an acceptable ACK (RFC 2018, RFC 6675 3) go into the scoreboard;
+    /// returns whether they reported bytes not reported before. Ignored unless SACK was
+    /// agreed (a block from a peer that did not offer it means nothing we asked for).
+    fn take_sack_blocks(&mut self, seg: &TcpRepr<'_>) -> bool {
+        self.scoreboard.advance(self.tcb.snd_una);
+        if !self.tcb.sack_ok || seg.options.sack.is_empty() {
+            return false;
+        }
+        let u = self.scoreboard.on_sack(&seg.options.sack, self.tcb.snd_max);
+        let c = &mut self.counters;
+        c.sack_blocks_received += seg.options.sack.len() as u64;
+        c.dsacks_received += u64::from(u.dsack.is_some());
+        c.sack_blocks_invalid += u64::from(u.invalid);
+        let news = u.newly_sacked > 0;
+        self.sack_news_seen += u64::from(news);
+        news
     }
 
     /// The peer's window opened while we were probing it.

@@ -5,8 +5,10 @@
 //! full-sized segments' worth is unacknowledged (SHLD-19: "at least every second
 //! full-sized segment or 2*RMSS bytes"), and for everything RFC 5681 4.2 wants answered
 //! without delay: out-of-order text, text that fills (part of) a gap, duplicates, a FIN.
-//! Those set `ack_pending` directly where they are processed; only `on_in_order_text`
-//! decides to wait.
+//! Those mark their answer as due at once where they are processed (`ack_owed.rs`); only
+//! `on_in_order_text` decides to wait. Within a batch of segments the count runs per
+//! segment: each answer sealed resets it, so every second segment of the batch is
+//! acknowledged.
 //!
 //! The spec (`models/tcp.toml`) sees the choice as the input `in.ack_delay_ok` (the ACK of
 //! `data.in_order` is optional when it holds) and the expiry as `timer.delayed_ack`; the
@@ -21,34 +23,26 @@ impl Connection {
     /// start the delayed-ACK timer.
     pub(super) fn on_in_order_text(&mut self, now: u64, delivered: usize, gap: bool) {
         let delivered = u32::try_from(delivered).unwrap_or(u32::MAX);
-        self.rcv_unacked = self.rcv_unacked.saturating_add(delivered);
-        if !self.ack_may_wait(gap) {
-            self.ack_pending = true;
+        let unacked = self.ack_owed.add_unacked(delivered);
+        if !self.ack_may_wait(gap, unacked) {
+            self.owe_ack();
             return;
         }
         // The deadline counts from the first byte held unacknowledged: later text does not
         // push it back (MUST-40 bounds the delay of each acknowledgement, not of the last).
-        if self.delack_deadline.is_none() {
-            self.delack_deadline = Some(now.saturating_add(self.config.delayed_ack_us));
-        }
+        self.ack_owed
+            .delay_until(now.saturating_add(self.config.delayed_ack_us));
     }
 
-    /// Whether the ACK for what `rcv_unacked` now counts may be delayed: the feature is on,
+    /// Whether the ACK for the `unacked` bytes may be delayed: the feature is on,
     /// the segment did not fill (part of) a gap (RFC 5681 4.2: "an immediate ACK SHOULD be
     /// generated when an incoming segment fills in all or part of a gap"), and less than
     /// two full-sized segments' worth is unacknowledged. A full-sized segment is the
     /// effective MSS: what the peer's segments can be at most.
-    fn ack_may_wait(&self, gap: bool) -> bool {
+    fn ack_may_wait(&self, gap: bool, unacked: u32) -> bool {
         self.config.delayed_ack_us != 0
             && !gap
-            && u64::from(self.rcv_unacked) < 2 * u64::from(self.tcb.snd_mss)
-    }
-
-    /// A segment carrying an ACK went out: it acknowledges everything, so nothing is
-    /// delayed any more.
-    pub(super) fn ack_sent(&mut self) {
-        self.delack_deadline = None;
-        self.rcv_unacked = 0;
+            && u64::from(unacked) < 2 * u64::from(self.tcb.snd_mss)
     }
 
     /// The earlier of two deadlines, either of which may be unset.
@@ -64,11 +58,10 @@ impl Connection {
     /// with another timer, that one's expiry is the event: the ACK rides on what it sends,
     /// or goes alone after it (an ACK the output process may always send).
     pub(super) fn on_delayed_ack_timer(&mut self, now: u64) -> bool {
-        if self.delack_deadline.is_none_or(|t| now < t) {
+        if self.ack_owed.delayed_until().is_none_or(|t| now < t) {
             return false;
         }
-        self.delack_deadline = None;
-        self.ack_pending = true;
+        self.ack_owed.delay_expired();
         if self.protocol_deadline().is_some_and(|t| now >= t) {
             return false;
         }
@@ -81,17 +74,20 @@ impl Connection {
     /// (the core does not know "now" between inputs), and the observed `ack_delayed`.
     pub(super) fn delack_spec_vars(&self) -> [(&'static str, u64); 6] {
         [
-            ("ack_delayed", u64::from(self.delack_deadline.is_some())),
+            (
+                "ack_delayed",
+                u64::from(self.ack_owed.delayed_until().is_some()),
+            ),
             ("delayed_ack_us", self.config.delayed_ack_us),
             (
                 "delack_deadline_us",
-                self.delack_deadline.unwrap_or(u64::MAX),
+                self.ack_owed.delayed_until().unwrap_or(u64::MAX),
             ),
             (
                 "other_deadline_us",
                 self.protocol_deadline().unwrap_or(u64::MAX),
             ),
-            ("rcv_unacked", u64::from(self.rcv_unacked)),
+            ("rcv_unacked", u64::from(self.ack_owed.unacked())),
             ("snd_mss", u64::from(self.tcb.snd_mss)),
         ]
     }

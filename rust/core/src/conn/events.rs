@@ -275,5 +275,16 @@ pub struct Counters {
     pub ts_missing_dropped: u64,
     /// Segments dropped by PAWS: their TSval older than TS.Recent (RFC 7323 5.3 R1).
     pub paws_rejected: u64,
+    /// SACK blocks we sent (RFC 2018), D-SACK blocks (RFC 2883) included, and the segments
+    /// that carried them.
+    pub sack_blocks_sent: u64,
+    pub segments_with_sack_sent: u64,
+    /// SACK blocks the peer sent us, those reporting duplicates (D-SACK, RFC 2883) and
+    /// those we ignored as impossible.
+    pub sack_blocks_received: u64,
+    pub dsacks_received: u64,
+    pub sack_blocks_invalid: u64,
+    /// Answers to arrivals merged into later ones because too many waited at once.
+    pub acks_coalesced: u64,
     pub log_dropped: u64,
 }

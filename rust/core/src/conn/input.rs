@@ -38,6 +38,7 @@ impl Connection {
             State::SynSent => self.on_syn_sent(now, seg),
             _ => self.on_other(now, seg),
         };
+        self.seal_answer();
         // `applied` lists every rule in the order the checks of 3.10.7 ran them; the log
         // entry names the first, which decided the segment's fate.
         let rule = self.applied.first().copied().unwrap_or(rule);
@@ -179,7 +180,7 @@ impl Connection {
             self.take_rtt_sample(now, seg.ack, seg);
             self.rto_deadline = None;
             self.retries = 0;
-            self.ack_pending = true;
+            self.owe_ack();
             self.set_state(now, State::Established, rules::SYN_SENT_RECV_SYNACK);
             self.events.push_back(Event::Connected);
             if self.fin_queued {
@@ -267,7 +268,7 @@ impl Connection {
             && !f.contains(TcpFlags::RST)
             && (seg.seq + seg.seg_len()) == self.tcb.rcv_nxt
         {
-            self.ack_pending = true;
+            self.owe_ack();
             self.time_wait_deadline = Some(now + 2 * self.config.msl_us);
             self.apply(rules::TIME_WAIT_RECV_FIN);
             return (Disposition::Duplicate, rules::TIME_WAIT_RECV_FIN);

@@ -8,12 +8,14 @@
 
 mod accept;
 mod ack;
+mod ack_owed;
 mod delack;
 pub mod events;
 mod input;
 mod keepalive;
 mod output;
 pub mod rules;
+mod sack;
 mod spec_vars;
 pub mod state;
 mod text;
@@ -30,6 +32,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::cc::NewReno;
 use crate::reassembly::Reassembly;
 use crate::rtt::{RtoConfig, RttEstimator, RttSampler};
+use crate::scoreboard::Scoreboard;
 use crate::seq::SeqNum;
 use crate::wire::{TcpFlags, TcpRepr, WireError};
 
@@ -288,15 +291,9 @@ pub struct Connection {
     fin_seq: Option<SeqNum>,
     /// SYN or SYN-ACK to (re)send, and why.
     syn_pending: Option<SendReason>,
-    ack_pending: bool,
-    /// Duplicate ACKs owed: one per out-of-order arrival not yet answered (RFC 5681 4.2).
-    /// A count, not a flag, so that segments handed over in one batch are answered as if
-    /// they had come one by one: the sender needs three to retransmit fast. RFC 9293's
-    /// aggregation (MUST-58/59) still holds for what it is for, acknowledging in-order data:
-    /// a batch of those gets one cumulative ACK; merging duplicates would erase the signal
-    /// they carry (Linux, likewise, answers each out-of-order segment).
-    dupack_pending: u32,
-    challenge_pending: bool,
+    /// What we must acknowledge and by when: each arriving segment's answer, delayed ACKs,
+    /// challenge ACKs, D-SACK (see `ack_owed.rs`).
+    ack_owed: ack_owed::AckOwed,
     /// A single retransmission from `snd_una` to make (fast or NewReno partial-ACK).
     rexmit_pending: Option<SendReason>,
     probe_pending: bool,
@@ -304,6 +301,11 @@ pub struct Connection {
     rtt: RttEstimator,
     sampler: RttSampler,
     cc: NewReno,
+    /// What the peer's SACK blocks say it holds above SND.UNA (RFC 6675 3).
+    scoreboard: Scoreboard,
+    /// ACKs that carried SACK news (RFC 6675 2's duplicate acknowledgments, when they
+    /// acknowledge nothing new); read by the conformance tests as `in.sack_news`.
+    sack_news_seen: u64,
     dupacks: u32,
     /// Retransmission (or persist) timer deadline.
     rto_deadline: Option<u64>,
@@ -330,12 +332,6 @@ pub struct Connection {
     rcv_adv: Option<u64>,
     /// Keep-alive timing and probes (see `keepalive.rs`).
     keepalive_state: keepalive::KeepaliveState,
-    /// When the delayed acknowledgement must go out at the latest (RFC 9293 3.8.6.3);
-    /// `None` while no acknowledgement is being held back.
-    delack_deadline: Option<u64>,
-    /// In-order bytes taken since the last segment we sent that carried an ACK: at two
-    /// full-sized segments' worth the ACK goes at once (RFC 5681 4.2).
-    rcv_unacked: u32,
     /// The timestamp clock's offset and TS.Recent's age (see `timestamps.rs`).
     ts: timestamps::TsState,
 }
@@ -388,13 +384,13 @@ impl Connection {
             fin_queued: false,
             fin_seq: None,
             syn_pending: None,
-            ack_pending: false,
-            dupack_pending: 0,
-            challenge_pending: false,
+            ack_owed: ack_owed::AckOwed::default(),
             rexmit_pending: None,
             probe_pending: false,
             ctl_queue: VecDeque::new(),
             sampler: RttSampler::default(),
+            scoreboard: Scoreboard::new(iss),
+            sack_news_seen: 0,
             dupacks: 0,
             rto_deadline: None,
             persisting: false,
@@ -409,8 +405,6 @@ impl Connection {
             challenge_window: None,
             rcv_adv: None,
             keepalive_state: keepalive::KeepaliveState::default(),
-            delack_deadline: None,
-            rcv_unacked: 0,
             ts: timestamps::TsState::default(),
         })
     }
@@ -478,6 +472,7 @@ impl Connection {
     pub fn counters(&self) -> Counters {
         let mut c = self.counters;
         c.log_dropped = self.log.dropped();
+        c.acks_coalesced = self.ack_owed.coalesced();
         c
     }
 
@@ -603,10 +598,10 @@ impl Connection {
             return;
         }
         let known = u64::from(self.promised());
-        if self.delack_deadline.is_none()
+        if self.ack_owed.delayed_until().is_none()
             || u64::from(self.window_we_would_advertise()) >= 2 * known
         {
-            self.ack_pending = true;
+            self.ack_owed.owe_now();
         }
     }
 
@@ -707,9 +702,15 @@ impl Connection {
         self.log.push(now, LogKind::Timer { rule });
     }
 
-    /// An out-of-order segment arrived: owe the peer one more immediate duplicate ACK.
+    /// The segment being processed is out of order: its answer is an immediate duplicate
+    /// ACK of its own (RFC 5681 4.2).
     pub(crate) fn owe_dup_ack(&mut self) {
-        self.dupack_pending = self.dupack_pending.saturating_add(1);
+        self.ack_owed.mark(ack_owed::Urgency::Duplicate);
+    }
+
+    /// The segment being processed is answered at once (RFC 9293 3.10.7.4).
+    pub(crate) fn owe_ack(&mut self) {
+        self.ack_owed.mark(ack_owed::Urgency::Now);
     }
 
     /// Go to CLOSED and stop every timer; the TCB is kept for inspection.
@@ -719,10 +720,7 @@ impl Connection {
         self.syn_pending = None;
         self.rexmit_pending = None;
         self.probe_pending = false;
-        self.ack_pending = false;
-        self.dupack_pending = 0;
-        self.challenge_pending = false;
-        self.delack_deadline = None;
+        self.ack_owed.clear();
         self.set_state(now, State::Closed, rule);
     }
 

@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 
+use super::ack_owed::OwedAck;
 use super::events::{LogKind, SegmentSummary, SendReason};
 use super::state::State;
 use super::{Connection, ControlSegment};
 use crate::seq::SeqNum;
-use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::{SackBlocks, TcpFlags, TcpOptions, TcpRepr};
 
 /// One segment to emit: sequence number, flags, and a slice of the send buffer.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +20,8 @@ struct Plan {
     len: usize,
     reason: SendReason,
     dst: Option<SocketAddr>,
+    /// The SACK blocks of an owed ACK sent as it was sealed; `None`: the current ones.
+    sack: Option<SackBlocks>,
 }
 
 impl Plan {
@@ -31,6 +34,7 @@ impl Plan {
             len: 0,
             reason,
             dst: None,
+            sack: None,
         }
     }
 }
@@ -57,6 +61,13 @@ impl Connection {
             self.syn_options(&mut options, flags.contains(TcpFlags::ACK));
         }
         options.timestamps = self.ts_option(now, flags);
+        // RFC 2018 4: every ACK carries the held blocks (not a keep-alive, which the peer
+        // does not read, nor a SYN or RST).
+        let acks = flags.contains(TcpFlags::ACK) && !flags.contains(TcpFlags::RST);
+        if acks && !syn && plan.reason != SendReason::KeepAlive {
+            options.sack = plan.sack.unwrap_or_else(|| self.next_sack_blocks());
+            options.sack.truncate(self.sack_room());
+        }
         // Taken out of `self` for the duration so the repr can borrow it while we account.
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -110,6 +121,11 @@ impl Connection {
             SendReason::Rst => c.resets_sent += 1,
             _ => {}
         }
+        let blocks = repr.options.sack.len() as u64;
+        c.sack_blocks_sent += blocks;
+        if blocks > 0 {
+            c.segments_with_sack_sent += 1;
+        }
         // A keep-alive probe is numbered below what the peer expects, so the peer reads
         // neither its acknowledgement nor its window (RFC 9293 3.8.4): it answers no pending
         // ACK and advertises nothing.
@@ -118,15 +134,10 @@ impl Connection {
                 // A RST's window advertises nothing: the connection is gone.
                 self.note_advertised(repr.window, repr.flags.contains(TcpFlags::SYN));
             }
-            // Any segment carrying ACK answers every pending acknowledgement, a delayed one
-            // too: piggybacked on data, it costs nothing (RFC 9293 3.8.6.3).
-            self.ack_pending = false;
-            self.ack_sent();
-            self.dupack_pending = match plan.reason {
-                SendReason::DupAck => self.dupack_pending.saturating_sub(1),
-                _ => 0,
-            };
-            self.challenge_pending = false;
+            // A segment acknowledging all we have answers every acknowledgement owed, a
+            // delayed one too: piggybacked on data, it costs nothing (RFC 9293 3.8.6.3).
+            self.ack_owed
+                .on_sent(repr.ack, self.tcb.rcv_nxt, plan.sack.is_none());
         }
         self.log.push(
             now,
@@ -149,14 +160,17 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => None,
-            State::SynSent | State::SynReceived => self
+            State::SynSent => self.plan_syn(now),
+            State::SynReceived => self
                 .plan_syn(now)
-                .or_else(|| self.plan_ack().filter(|_| self.state == State::SynReceived)),
-            // An out-of-order arrival is answered by a pure ACK ahead of any data (RFC 5681
-            // 4.2): piggybacked on data it would not count as a duplicate ACK at the sender.
-            _ if self.dupack_pending > 0 => self.plan_ack(),
+                .or_else(|| self.plan_owed_ack())
+                .or_else(|| self.plan_ack()),
+            // Each arrival's answer in turn, ahead of any data: a duplicate ACK (RFC 5681 4.2)
+            // piggybacked on data would not count as one at the sender, and an older answer
+            // carries what the newest cannot (`ack_owed.rs`).
             _ => self
-                .plan_single_retransmit(now)
+                .plan_owed_ack()
+                .or_else(|| self.plan_single_retransmit(now))
                 .or_else(|| self.plan_data(now))
                 .or_else(|| self.plan_fin(now))
                 .or_else(|| self.plan_ack())
@@ -206,7 +220,7 @@ impl Connection {
         let reason = self.rexmit_pending.take()?;
         let t = self.tcb;
         let outstanding = t.snd_max.distance_from(t.snd_una) as usize;
-        let mss = t.snd_mss as usize;
+        let mss = self.payload_room();
         let len = mss.min(self.send_buf.len()).min(outstanding);
         let fin = self.fin_seq == Some(t.snd_una + len as u32);
         if len == 0 && !fin {
@@ -230,6 +244,7 @@ impl Connection {
             len,
             reason,
             dst: None,
+            sack: None,
         })
     }
 
@@ -244,7 +259,8 @@ impl Connection {
         let avail = self.send_buf.len() - data_off;
         let wnd = t.snd_wnd.min(self.cc.cwnd());
         let usable = wnd.saturating_sub(data_off as u32) as usize;
-        let mut len = avail.min(usable).min(t.snd_mss as usize);
+        let room = self.payload_room();
+        let mut len = avail.min(usable).min(room);
         // The persist timer expired: with the window shut it sends a probe byte, with a
         // window open it is the override timeout of sender SWS avoidance (RFC 9293
         // 3.8.6.2.1 (4)): what the window takes goes now, however small.
@@ -266,7 +282,7 @@ impl Connection {
         let fin = !probe && len == avail && self.fin_may_follow();
         // Nagle and SWS avoidance decide about new data only: what is resent after a
         // timeout was sent before and goes as it went.
-        if !retransmit && !forced && !self.may_send_new(len, avail, fin) {
+        if !retransmit && !forced && !self.may_send_new(len, room, avail, fin) {
             if t.snd_una == t.snd_max && self.rto_deadline.is_none() {
                 // Nothing is outstanding, so no ACK will come to reconsider: the override
                 // timer runs, combined with the persist timer as 3.8.6.2.1 suggests.
@@ -312,6 +328,7 @@ impl Connection {
             len,
             reason,
             dst: None,
+            sack: None,
         })
     }
 
@@ -323,9 +340,9 @@ impl Connection {
     /// again with nothing unacknowledged. Nagle is the "nothing unacknowledged" of (2) and
     /// (3). A segment that carries our FIN goes regardless: nothing will come to fill it.
     /// Otherwise wait for an ACK, or for the override timeout (`plan_data`).
-    fn may_send_new(&self, len: usize, avail: usize, fin: bool) -> bool {
+    fn may_send_new(&self, len: usize, room: usize, avail: usize, fin: bool) -> bool {
         let t = self.tcb;
-        if len >= t.snd_mss as usize || fin {
+        if len >= room || fin {
             return true;
         }
         let nagle_ok = self.config.nodelay || t.snd_nxt == t.snd_una;
@@ -367,31 +384,49 @@ impl Connection {
         ))
     }
 
-    fn plan_ack(&mut self) -> Option<Plan> {
-        let reason = if self.dupack_pending > 0 {
+    /// The answer to an earlier arrival that must go alone (`AckOwed::pop_separate`), as it
+    /// was when sealed.
+    fn plan_owed_ack(&mut self) -> Option<Plan> {
+        let OwedAck {
+            ack,
+            sack,
+            duplicate,
+        } = self.ack_owed.pop_separate(self.tcb.rcv_nxt)?;
+        let reason = if duplicate {
             SendReason::DupAck
-        } else if self.challenge_pending {
-            SendReason::ChallengeAck
-        } else if self.ack_pending {
-            SendReason::Ack
         } else {
-            return None;
+            SendReason::Ack
         };
-        // `snd_max`, not `snd_nxt`: after a timeout rewound `snd_nxt`, a pure ACK numbered
-        // below what the peer already holds would fail its acceptance test and never be read.
-        // Except against a closed window: then `snd_max` is past a probe the peer refused,
-        // and with RCV.WND = 0 only SEG.SEQ = RCV.NXT is acceptable (RFC 9293 3.10.7.4,
-        // table 6). The peer would answer our ACK instead of reading it, and if its own
-        // window is closed too, our answer to that answer would be refused as well: an ACK
-        // storm. SND.UNA is what the peer's last ACK named as its RCV.NXT.
-        let t = self.tcb;
-        let seq = if t.snd_wnd == 0 { t.snd_una } else { t.snd_max };
+        let mut p = Plan::control(self.pure_ack_seq(), Some(ack), TcpFlags::empty(), reason);
+        p.sack = Some(sack);
+        Some(p)
+    }
+
+    /// An ACK of the current state, if one is owed.
+    fn plan_ack(&mut self) -> Option<Plan> {
+        let reason = self.ack_owed.owed_now()?;
         Some(Plan::control(
-            seq,
-            Some(t.rcv_nxt),
+            self.pure_ack_seq(),
+            Some(self.tcb.rcv_nxt),
             TcpFlags::empty(),
             reason,
         ))
+    }
+
+    /// The sequence number of a pure ACK: `snd_max`, not `snd_nxt`: after a timeout rewound
+    /// `snd_nxt`, a pure ACK numbered below what the peer already holds would fail its
+    /// acceptance test and never be read. Except against a closed window: then `snd_max` is
+    /// past a probe the peer refused, and with RCV.WND = 0 only SEG.SEQ = RCV.NXT is
+    /// acceptable (RFC 9293 3.10.7.4, table 6). The peer would answer our ACK instead of
+    /// reading it, and if its own window is closed too, our answer to that answer would be
+    /// refused as well: an ACK storm. SND.UNA is what the peer's last ACK named as its RCV.NXT.
+    fn pure_ack_seq(&self) -> SeqNum {
+        let t = self.tcb;
+        if t.snd_wnd == 0 {
+            t.snd_una
+        } else {
+            t.snd_max
+        }
     }
 
     /// A keep-alive probe (RFC 9293 3.8.4): SEG.SEQ = SND.NXT - 1 and no data (SHLD-12

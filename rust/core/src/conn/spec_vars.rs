@@ -45,6 +45,8 @@ impl Connection {
             ("failed", b(self.error.is_some())),
             ("passive", b(self.passive)),
             ("held", b(!self.reasm.is_empty())),
+            ("sack_ok", b(t.sack_ok)),
+            ("sack_news_seen", self.sack_news_seen),
             (
                 "held_end",
                 self.reasm.held_end().map_or(seq(t.rcv_nxt), seq_at),

@@ -27,6 +27,13 @@ impl Connection {
             data = &data[skip..];
             off = self.rcv_off as i64;
         }
+        let before = self.rcv_off as i64 - off;
+        if before > 0 {
+            // The part below RCV.NXT we had already: a D-SACK block (RFC 2883 4.1.1).
+            let had = before.min(data.len() as i64) as u32;
+            let at = self.tcb.rcv_nxt - before as u32;
+            self.note_duplicate(at, at + had);
+        }
         // Nothing beyond the peer's FIN: its stream ends there, and taking more would
         // carry RCV.NXT past the FIN, which would then never be processed.
         let limit =
@@ -46,19 +53,22 @@ impl Connection {
         if out.delivered > 0 && was_empty {
             self.events.push_back(Event::Readable);
         }
+        if out.duplicate == data.len() && !data.is_empty() {
+            // All of it held already: a D-SACK block, then the block it lies in (RFC 2883
+            // 4.1.2).
+            let at = seg.seq + (seg.payload.len() - data.len()) as u32;
+            self.note_duplicate(at, at + data.len() as u32);
+        }
         if !self.reasm.is_empty() {
             self.owe_dup_ack();
         } else if out.delivered > 0 {
-            // No hole (any more): one cumulative ACK says it all, and the duplicates still
-            // owed would now repeat a new acknowledgement, which means nothing to the sender.
-            // It may wait a little for more text (delayed ACK, `delack.rs`).
-            self.dupack_pending = 0;
+            // No hole (any more): it may wait a little for more text (delayed ACK,
+            // `delack.rs`).
             self.on_in_order_text(now, out.delivered, gap);
         } else {
             // Nothing new: a duplicate (or text beyond the window) is answered at once
             // (RFC 9293 3.10.7.4: the ACK tells the sender what we have).
-            self.ack_pending = true;
-            self.dupack_pending = 0;
+            self.owe_ack();
         }
         if out.delivered > 0 {
             self.apply(rules::DATA_IN_ORDER);
@@ -87,7 +97,7 @@ impl Connection {
         // The FIN taken in order ends the stream: one held elsewhere (a peer's error, or a
         // forgery) is void (the spec's recv_fin rules clear peer_fin_held).
         self.peer_fin_off = None;
-        self.ack_pending = true;
+        self.owe_ack();
         self.events.push_back(Event::PeerClosed);
         match self.state {
             State::SynReceived | State::Established => {

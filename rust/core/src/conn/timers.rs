@@ -9,7 +9,7 @@ use super::Connection;
 impl Connection {
     /// When `handle_timeout` should be called next, if ever.
     pub fn poll_timeout(&self) -> Option<u64> {
-        Self::earliest(self.delack_deadline, self.protocol_deadline())
+        Self::earliest(self.ack_owed.delayed_until(), self.protocol_deadline())
     }
 
     /// The earliest deadline of every timer but the delayed ACK's (see `delack.rs`).
@@ -109,6 +109,8 @@ impl Connection {
         self.rtt.on_timeout();
         self.sampler.cancel();
         self.ts_note_timeout(now);
+        // RFC 2018 8: the receiver may have discarded what it SACKed; start afresh.
+        self.scoreboard.clear();
         self.dupacks = 0;
         self.rexmit_pending = None;
         if handshake {

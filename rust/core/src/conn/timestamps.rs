@@ -188,7 +188,9 @@ impl Connection {
         self.counters.paws_rejected += 1;
         self.apply(rules::SEG_PAWS_REJECT);
         if self.may_answer_unacceptable(now, seg) {
-            self.ack_pending = true;
+            // As for any unacceptable segment (`on_unacceptable`): an ACK of the current
+            // state, one for the whole batch.
+            self.ack_owed.owe_now();
         }
         let old_data = seg.seg_len() > 0 && (seg.seq + seg.seg_len()).le(self.tcb.rcv_nxt);
         let d = if old_data {

@@ -16,7 +16,9 @@ mod options;
 pub mod tcp;
 
 pub use ip::{build_tcp_packet, parse_tcp_packet, IpRepr, Ipv4Repr, Ipv6Repr, PROTO_TCP};
-pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpRepr, MAX_WINDOW_SCALE, TCP_HEADER_LEN};
+pub use tcp::{
+    SackBlocks, TcpFlags, TcpOptions, TcpRepr, MAX_SACK_BLOCKS, MAX_WINDOW_SCALE, TCP_HEADER_LEN,
+};
 
 /// Why a packet could not be parsed or emitted.
 ///

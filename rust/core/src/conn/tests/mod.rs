@@ -15,6 +15,7 @@ mod loss;
 mod options;
 mod pacing;
 mod reset;
+mod sack;
 mod script;
 mod timestamps;
 
@@ -49,6 +50,8 @@ pub(super) struct Sent {
     pub window_scale: Option<u8>,
     pub sack_permitted: bool,
     pub timestamps: Option<(u32, u32)>,
+    /// SACK blocks `(left, right)`, in the order sent.
+    pub sack: Vec<(u32, u32)>,
     pub payload: Vec<u8>,
     pub reason: SendReason,
 }
@@ -93,6 +96,13 @@ pub(super) fn drain(c: &mut Connection, now: u64) -> Vec<Sent> {
             window_scale: seg.options.window_scale,
             sack_permitted: seg.options.sack_permitted,
             timestamps: seg.options.timestamps,
+            sack: seg
+                .options
+                .sack
+                .as_slice()
+                .iter()
+                .map(|(l, r)| (l.0, r.0))
+                .collect(),
             payload: seg.payload.to_vec(),
             reason,
         });
@@ -272,6 +282,10 @@ impl Pair {
 
 /// Re-emit a parsed segment as bytes from `from` and hand them to `to` (checksum and all).
 pub(super) fn deliver(to: &mut Connection, now: u64, from: SocketAddr, s: &Sent) {
+    let mut sack = crate::wire::SackBlocks::new();
+    for &(l, r) in &s.sack {
+        sack.push(SeqNum(l), SeqNum(r));
+    }
     let repr = TcpRepr {
         src_port: from.port(),
         dst_port: s.dst.port(),
@@ -285,7 +299,7 @@ pub(super) fn deliver(to: &mut Connection, now: u64, from: SocketAddr, s: &Sent)
             window_scale: s.window_scale,
             sack_permitted: s.sack_permitted,
             timestamps: s.timestamps,
-            ..TcpOptions::default()
+            sack,
         },
         payload: &s.payload,
     };

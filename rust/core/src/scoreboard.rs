@@ -1,0 +1,272 @@
+//! The data sender's SACK scoreboard (RFC 6675 3, RFC 2018 5): which bytes above SND.UNA
+//! the receiver has reported holding, from the SACK blocks of the ACKs it sent.
+//!
+//! Kept in sequence numbers as offsets from SND.UNA's current value (re-based whenever it
+//! advances), so the ranges compare as plain integers: everything here lies within one
+//! window above SND.UNA, far below 2^31. Blocks are checked before they count (RFC 2018 5:
+//! only between SND.UNA and SND.MAX; RFC 2883: a block below SND.UNA, or inside another
+//! block of the same option, reports a duplicate: D-SACK). Memory is bounded: at most
+//! [`MAX_RANGES`] disjoint ranges, allocated on first use.
+
+use crate::seq::SeqNum;
+use crate::wire::SackBlocks;
+
+/// Disjoint SACKed ranges kept at most. A receiver reports at most four blocks per ACK and
+/// its holes are bounded by its window; a peer that splits its reports into more pieces
+/// than this (an attack in the style of CVE-2019-11477) loses the lowest-value ones: the
+/// ranges furthest from SND.UNA are dropped, which only makes us retransmit more.
+pub const MAX_RANGES: usize = 64;
+
+/// What one ACK's SACK option told us.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SackUpdate {
+    /// Bytes between SND.UNA and SND.MAX reported for the first time (RFC 6675 2: an ACK
+    /// with such news is a duplicate acknowledgment).
+    pub newly_sacked: u32,
+    /// The first block reported a duplicate (RFC 2883 4): `[left, right)`.
+    pub dsack: Option<(SeqNum, SeqNum)>,
+    /// Blocks ignored as impossible (reversed, or beyond what we sent).
+    pub invalid: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Scoreboard {
+    /// SND.UNA the offsets count from.
+    base: SeqNum,
+    /// Disjoint, non-adjacent `[start, end)` offsets from `base`, ascending.
+    ranges: Vec<(u32, u32)>,
+    sacked: u32,
+}
+
+impl Scoreboard {
+    /// Nothing SACKed; offsets from `snd_una`.
+    pub fn new(snd_una: SeqNum) -> Self {
+        Scoreboard {
+            base: snd_una,
+            ..Scoreboard::default()
+        }
+    }
+
+    /// Bytes above SND.UNA the receiver holds by its SACK blocks.
+    pub fn sacked_bytes(&self) -> u32 {
+        self.sacked
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// SACKed ranges as sequence numbers, ascending.
+    pub fn ranges(&self) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
+        self.ranges
+            .iter()
+            .map(|&(s, e)| (self.base + s, self.base + e))
+    }
+
+    /// SND.UNA moved to `snd_una`: forget what it covers.
+    pub fn advance(&mut self, snd_una: SeqNum) {
+        let by = snd_una.distance_from(self.base);
+        if by == 0 {
+            return;
+        }
+        self.base = snd_una;
+        let mut sacked = 0;
+        self.ranges.retain_mut(|r| {
+            r.0 = r.0.saturating_sub(by);
+            r.1 = r.1.saturating_sub(by);
+            sacked += r.1 - r.0;
+            r.1 > r.0
+        });
+        self.sacked = sacked;
+    }
+
+    /// Forget everything (RFC 2018 8: after a retransmission timeout the receiver may have
+    /// discarded what it SACKed, so the sender must not rely on it).
+    pub fn clear(&mut self) {
+        self.ranges.clear();
+        self.sacked = 0;
+    }
+
+    /// Take the SACK blocks of an ACK; SND.UNA is `base` (call `advance` first), SND.MAX
+    /// `snd_max`.
+    pub fn on_sack(&mut self, blocks: &SackBlocks, snd_max: SeqNum) -> SackUpdate {
+        let mut update = SackUpdate::default();
+        let limit = snd_max.distance_from(self.base);
+        for (i, &(left, right)) in blocks.as_slice().iter().enumerate() {
+            if i == 0 && self.is_dsack(blocks, left, right) {
+                update.dsack = Some((left, right));
+                continue;
+            }
+            let (Some(start), Some(end)) = (self.offset(left), self.offset(right)) else {
+                // Below SND.UNA (old news, or a D-SACK that was not first): nothing new.
+                continue;
+            };
+            if start >= end || end > limit {
+                update.invalid += 1;
+                continue;
+            }
+            update.newly_sacked += self.insert(start, end);
+        }
+        update
+    }
+
+    /// RFC 2883 4: the first block is a D-SACK when it lies below the cumulative ACK, or
+    /// within the second block.
+    fn is_dsack(&self, blocks: &SackBlocks, left: SeqNum, right: SeqNum) -> bool {
+        if right.le(self.base) && left.lt(right) {
+            return true;
+        }
+        match blocks.as_slice().get(1) {
+            Some(&(l2, r2)) => l2.le(left) && right.le(r2) && left.lt(right),
+            None => false,
+        }
+    }
+
+    /// `seq` as an offset from SND.UNA, if it is not below it.
+    fn offset(&self, seq: SeqNum) -> Option<u32> {
+        seq.ge(self.base).then(|| seq.distance_from(self.base))
+    }
+
+    /// Add `[start, end)`; returns the bytes not covered before.
+    fn insert(&mut self, start: u32, end: u32) -> u32 {
+        let mut new_start = start;
+        let mut new_end = end;
+        let mut covered = 0u32;
+        // Ranges that overlap or touch [start, end) merge into it.
+        let first = self.ranges.partition_point(|r| r.1 < start);
+        let mut last = first;
+        while let Some(&(s, e)) = self.ranges.get(last) {
+            if s > end {
+                break;
+            }
+            covered += e.min(end).saturating_sub(s.max(start));
+            new_start = new_start.min(s);
+            new_end = new_end.max(e);
+            last += 1;
+        }
+        let added = (end - start) - covered;
+        self.ranges.splice(first..last, [(new_start, new_end)]);
+        self.sacked += added;
+        if self.ranges.len() > MAX_RANGES {
+            if let Some((s, e)) = self.ranges.pop() {
+                self.sacked -= e - s;
+            }
+        }
+        added
+    }
+
+    /// Bytes SACKed at or above `seq` (RFC 6675 4's IsLost counts them).
+    pub fn sacked_above(&self, seq: SeqNum) -> u32 {
+        let Some(at) = self.offset(seq) else {
+            return self.sacked;
+        };
+        self.ranges
+            .iter()
+            .map(|&(s, e)| e.saturating_sub(s.max(at)))
+            .sum()
+    }
+
+    /// Whether the byte at `seq` is SACKed.
+    pub fn is_sacked(&self, seq: SeqNum) -> bool {
+        let Some(at) = self.offset(seq) else {
+            return false;
+        };
+        let i = self.ranges.partition_point(|r| r.1 <= at);
+        self.ranges.get(i).is_some_and(|&(s, _)| s <= at)
+    }
+
+    /// The first byte at or after `seq` that is not SACKed, and where the SACKed run after
+    /// it begins (`None`: nothing SACKed beyond): the next hole to fill.
+    pub fn next_hole(&self, seq: SeqNum) -> (SeqNum, Option<SeqNum>) {
+        let at = self.offset(seq).unwrap_or(0);
+        let mut cur = at;
+        for &(s, e) in &self.ranges {
+            if e <= cur {
+                continue;
+            }
+            if s > cur {
+                return (self.base + cur, Some(self.base + s));
+            }
+            cur = e;
+        }
+        (self.base + cur, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(list: &[(u32, u32)]) -> SackBlocks {
+        let mut b = SackBlocks::new();
+        for &(l, r) in list {
+            b.push(SeqNum(l), SeqNum(r));
+        }
+        b
+    }
+
+    #[test]
+    fn new_blocks_count_once_and_merge() {
+        let mut sb = Scoreboard::new(SeqNum(1000));
+        let u = sb.on_sack(&blocks(&[(2000, 3000)]), SeqNum(10_000));
+        assert_eq!(u.newly_sacked, 1000);
+        let u = sb.on_sack(&blocks(&[(2500, 3500), (2000, 3000)]), SeqNum(10_000));
+        assert_eq!(u.newly_sacked, 500, "only the part not reported before");
+        let u = sb.on_sack(&blocks(&[(2000, 3500)]), SeqNum(10_000));
+        assert_eq!(u.newly_sacked, 0, "old news");
+        assert_eq!(sb.sacked_bytes(), 1500);
+        assert_eq!(
+            sb.ranges().collect::<Vec<_>>(),
+            [(SeqNum(2000), SeqNum(3500))]
+        );
+        let u = sb.on_sack(&blocks(&[(4000, 4500), (3500, 4000)]), SeqNum(10_000));
+        assert_eq!(u.newly_sacked, 1000);
+        assert_eq!(sb.ranges().count(), 1, "adjacent ranges join");
+    }
+
+    #[test]
+    fn dsack_below_snd_una_or_inside_the_second_block() {
+        let mut sb = Scoreboard::new(SeqNum(1000));
+        let u = sb.on_sack(&blocks(&[(500, 900)]), SeqNum(5000));
+        assert_eq!(u.dsack, Some((SeqNum(500), SeqNum(900))));
+        assert_eq!(u.newly_sacked, 0);
+        let u = sb.on_sack(&blocks(&[(2100, 2200), (2000, 3000)]), SeqNum(5000));
+        assert_eq!(u.dsack, Some((SeqNum(2100), SeqNum(2200))));
+        assert_eq!(u.newly_sacked, 1000, "the second block still counts");
+    }
+
+    #[test]
+    fn impossible_blocks_are_ignored() {
+        let mut sb = Scoreboard::new(SeqNum(1000));
+        let u = sb.on_sack(&blocks(&[(3000, 2000), (4000, 6000)]), SeqNum(5000));
+        assert_eq!((u.newly_sacked, u.invalid), (0, 2));
+        assert!(sb.is_empty());
+    }
+
+    #[test]
+    fn advancing_forgets_what_is_acknowledged() {
+        let mut sb = Scoreboard::new(SeqNum(u32::MAX - 100));
+        sb.on_sack(&blocks(&[(200, 400), (600, 800)]), SeqNum(2000));
+        assert_eq!(sb.sacked_bytes(), 400);
+        sb.advance(SeqNum(300));
+        assert_eq!(sb.sacked_bytes(), 300);
+        assert_eq!(
+            sb.ranges().collect::<Vec<_>>(),
+            [(SeqNum(300), SeqNum(400)), (SeqNum(600), SeqNum(800))]
+        );
+        assert_eq!(sb.sacked_above(SeqNum(650)), 150);
+        assert!(sb.is_sacked(SeqNum(700)) && !sb.is_sacked(SeqNum(500)));
+        assert_eq!(sb.next_hole(SeqNum(300)), (SeqNum(400), Some(SeqNum(600))));
+        assert_eq!(sb.next_hole(SeqNum(650)), (SeqNum(800), None));
+    }
+
+    #[test]
+    fn the_number_of_ranges_is_bounded() {
+        let mut sb = Scoreboard::new(SeqNum(0));
+        for i in 0..(MAX_RANGES as u32 + 20) {
+            sb.on_sack(&blocks(&[(10 + 20 * i, 20 + 20 * i)]), SeqNum(1 << 20));
+        }
+        assert_eq!(sb.ranges().count(), MAX_RANGES);
+        assert_eq!(sb.sacked_bytes(), 10 * MAX_RANGES as u32);
+    }
+}
