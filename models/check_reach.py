@@ -76,6 +76,8 @@ CALL_INPUTS: dict[str, Value] = {
     # ACK waits, and then it is the next to expire. `ack_delay_ok` bears on no timer or call.
     "ack_delay_ok": False,
     "ack_timer": True,
+    # SACK news comes only with segments.
+    "sack_news": False,
 }
 
 Key = tuple[Value | str, ...]  # an abstraction: its feature values, or ("CLOSED",)

@@ -241,6 +241,9 @@ ENVIRONMENT: dict[str, str] = {
     "rcv_wnd": str(RCV_WND),
     # Every step's ACK goes at once unless the delayed-ACK timer holds it (as above).
     "last_ack_sent": "ite(env_ack_delayed, pre.last_ack_sent, rcv_nxt)",
+    # The witnesses' peer offers no SACK (its SYNs carry no SACK-permitted), so it stays
+    # as the fresh TCB has it: off, and duplicate ACKs are RFC 5681's.
+    "sack_ok": "pre.sack_ok",
 }
 
 

@@ -32,6 +32,10 @@ impl Default for RtoConfig {
 /// K in `RTO = SRTT + max(G, K * RTTVAR)` (RFC 6298 2.2).
 const K: u64 = 4;
 
+/// The RTO data starts with after a handshake that timed out without an RTT sample (RFC
+/// 6298 5.7; Linux's TCP_TIMEOUT_FALLBACK).
+pub const SYN_TIMEOUT_FALLBACK_US: u64 = 3_000_000;
+
 /// SRTT/RTTVAR estimator and the (backed-off) RTO derived from them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RttEstimator {
@@ -126,6 +130,18 @@ impl RttEstimator {
     /// Drop the backoff without a new sample (e.g. when an ACK for new data proves the path
     /// is alive but Karn's rule forbids timing it).
     pub fn reset_backoff(&mut self) {
+        self.backoff = 0;
+    }
+
+    /// The handshake is over. RFC 6298 5.7 (MUST): if the SYN (or SYN-ACK) timed out and
+    /// the handshake gave no RTT sample, data starts with an RTO of 3 s (within the
+    /// configured bounds), not the initial 1 s nor the backed-off value: the path was slow
+    /// or lossy enough to lose the first guess. With a sample, the estimate stands and the
+    /// backoff is gone (the sample collapsed it).
+    pub fn on_handshake_done(&mut self, timed_out: bool) {
+        if timed_out && self.est.is_none() {
+            self.base_rto_us = bound(&self.config, SYN_TIMEOUT_FALLBACK_US);
+        }
         self.backoff = 0;
     }
 

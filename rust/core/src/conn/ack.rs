@@ -166,6 +166,13 @@ impl Connection {
             self.tcb.snd_nxt = ack;
         }
         self.take_rtt_sample(now, ack, seg);
+        // New data acknowledged: the path delivers again, so the RTO returns from its
+        // backed-off value to the one the estimate gives (RFC 6298 5.5's doubling guards a
+        // path that does not answer). Karn's rule still keeps the ambiguous sample out of
+        // SRTT; what changes is that the next timer no longer waits up to the 60 s ceiling
+        // for a sample that a go-back-N resend may not produce for many round trips, which
+        // at 10-30% loss stretched transfers to hundreds of seconds.
+        self.rtt.reset_backoff();
         self.retries = 0;
         let flight = self.tcb.snd_max.distance_from(ack);
         if self.cc.on_new_ack(ack, acked, flight) == AckAction::RetransmitNext && flight > 0 {

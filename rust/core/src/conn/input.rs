@@ -178,6 +178,7 @@ impl Connection {
             self.tcb.snd_una = seg.ack;
             self.tcb.snd_wl2 = seg.ack;
             self.take_rtt_sample(now, seg.ack, seg);
+            self.rtt.on_handshake_done(self.retries > 0);
             self.rto_deadline = None;
             self.retries = 0;
             self.owe_ack();
@@ -206,6 +207,7 @@ impl Connection {
             self.tcb.snd_nxt = syn_end;
         }
         self.take_rtt_sample(now, syn_end, seg);
+        self.rtt.on_handshake_done(self.retries > 0);
         self.rto_deadline = None;
         self.retries = 0;
         self.tcb.snd_wnd = self.seg_wnd(seg);

@@ -182,7 +182,8 @@ fn karn_no_sample_from_a_retransmitted_segment() {
     );
     assert_eq!(c.rto_us(), 2 * SEC);
     // The ACK comes 10 ms after the retransmission. It may answer either copy, so it is no
-    // measurement (1.01 s or 10 ms?): SRTT stays, and so does the backed-off RTO.
+    // measurement (1.01 s or 10 ms?): SRTT stays. New data was acknowledged, though, so the
+    // path delivers again: the RTO is the estimate's again, not the backed-off 2 s.
     recv(
         &mut c,
         t0 + SEC + 10_000,
@@ -190,7 +191,7 @@ fn karn_no_sample_from_a_retransmitted_segment() {
     );
     assert_eq!(c.tcb().snd_una.0, ISS + 501);
     assert_eq!(c.srtt_us(), Some(100_000));
-    assert_eq!(c.rto_us(), 2 * SEC);
+    assert_eq!(c.rto_us(), SEC);
     // A segment sent once and acknowledged after 30 ms is a sample: SRTT moves (RFC 6298
     // 2.3, alpha = 1/8) and the backoff collapses to the computed RTO.
     let t1 = 3 * SEC;
@@ -202,6 +203,39 @@ fn karn_no_sample_from_a_retransmitted_segment() {
         &Peer::default().ack(IRS + 1, ISS + 1001),
     );
     assert_eq!(c.srtt_us(), Some((7 * 100_000 + 30_000) / 8));
+    assert_eq!(c.rto_us(), SEC);
+}
+
+#[test]
+fn data_after_a_handshake_that_timed_out_without_a_sample_starts_with_a_3_s_rto() {
+    // RFC 6298 5.7 (MUST). Timestamps off, so the retransmitted SYN's answer gives no sample.
+    let config = Config {
+        timestamps: false,
+        ..immediate()
+    };
+    let mut c = Connection::connect(config.clone(), LOCAL, REMOTE, SeqNum(ISS), 0).unwrap();
+    drain_one(&mut c, 0);
+    c.handle_timeout(SEC);
+    assert_eq!(drain_one(&mut c, SEC).reason, SendReason::RetransmitTimeout);
+    assert_eq!(c.rto_us(), 2 * SEC, "backed off while the handshake runs");
+    recv(
+        &mut c,
+        SEC + 5_000,
+        &Peer::default().syn_ack(IRS, ISS + 1, Some(1460)),
+    );
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(
+        c.srtt_us(),
+        None,
+        "Karn: no sample from a retransmitted SYN"
+    );
+    assert_eq!(c.rto_us(), 3 * SEC);
+    drain(&mut c, SEC + 5_000);
+    c.send(&[1; 100]).unwrap();
+    drain_one(&mut c, 2 * SEC);
+    assert_eq!(c.poll_timeout(), Some(2 * SEC + 3 * SEC));
+    // Without a timeout the handshake's sample rules, as before.
+    let c = established_with(config, Peer::default(), 100_000);
     assert_eq!(c.rto_us(), SEC);
 }
 

@@ -458,9 +458,10 @@ fn an_echo_from_before_a_retransmission_timeout_is_not_a_sample() {
         "
         +0.01  send 100
         +0     > P. 1101:1201(100) ack 5001 win 65535 <TS val 1060 ecr 730>
-        # No sample since the timeout: the RTO is still backed off to 2 s (RFC 6298 5.5).
-        +2     > P. 1101:1201(100) ack 5001 win 65535 <TS val 3060 ecr 730>
-        +0.02  < . 5001:5001(0) ack 1201 win 65535 <TS val 740 ecr 3060>
+        # No sample since the timeout, but new data was acknowledged: the RTO is the
+        # estimate's 1 s again, not the backed-off 2 s.
+        +1     > P. 1101:1201(100) ack 5001 win 65535 <TS val 2060 ecr 730>
+        +0.02  < . 5001:5001(0) ack 1201 win 65535 <TS val 740 ecr 2060>
         ",
     );
     // 7/8 of 10 ms + 1/8 of 20 ms.
