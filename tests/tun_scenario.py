@@ -47,7 +47,8 @@ class Stream(Protocol):
 
 
 def make_stack(spec: dict[str, Any]) -> TunStack:
-    stack = TunStack(configure=True, faults=spec.get("faults"), pcap=spec.get("pcap"), **FAST)
+    stack = TunStack(configure=True, faults=spec.get("faults"), pcap=spec.get("pcap"),
+                     pcap_snaplen=spec.get("pcap_snaplen", 65_535), **FAST)
     rto_min = spec.get("kernel_rto_min_ms")
     if rto_min is not None:
         # The kernel's side of fast test timers (ferrotcp's are FAST): Linux's minimum RTO
@@ -145,7 +146,7 @@ def transfer(spec: dict[str, Any]) -> dict[str, Any]:
         out["sent_by_kernel"] = hashlib.sha256(from_kernel).hexdigest()
         out["sent_by_ferrotcp"] = hashlib.sha256(from_ours).hexdigest()
         kept = ("retransmits", "segments", "bytes", "dup", "out_of_order", "rto_expirations",
-                "paws", "ts_missing")
+                "paws", "ts_missing", "sack", "dsack")
         out["connection"] = {k_: v_ for k_, v_ in f.counters().items() if k_.startswith(kept)}
         tcb = f.tcb()
         out["negotiated"] = {k_: tcb[k_] for k_ in ("ts_ok", "wscale_ok", "sack_ok", "snd_mss")}

@@ -129,10 +129,14 @@ def run(
         ("  retransmitted after timeout", "retransmits_timeout"),
         ("  fast retransmits (3 dup ACKs)", "retransmits_fast"),
         ("  NewReno partial-ACK retransmits", "retransmits_recovery"),
+        ("retransmission timeouts", "rto_expirations"),
         ("segments received out of order, held", "out_of_order_segments"),
         ("duplicate ACKs sent (naming the gap)", "dup_acks_sent"),
         ("duplicate ACKs received", "dup_acks_received"),
         ("duplicate segments received", "duplicate_segments"),
+        ("SACK blocks sent (RFC 2018)", "sack_blocks_sent"),
+        ("SACK blocks received", "sack_blocks_received"),
+        ("  of them D-SACK (a needless resend)", "dsacks_received"),
     ]
     out(f"  {'':40}{'client':>10}{'server':>10}")
     for label, key in rows:

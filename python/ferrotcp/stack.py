@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from ferrotcp import _core
-from ferrotcp.pcap import PcapWriter
+from ferrotcp.pcap import SNAPLEN, PcapWriter
 from ferrotcp.sockets import Socket
 from ferrotcp.transports.base import Transport
 from ferrotcp.transports.faults import FaultInjector, FaultProfile
@@ -54,7 +54,8 @@ class Stack:
 
     ``faults`` (a :class:`FaultProfile` or a dict of its fields) applies to both directions;
     ``faults_in`` / ``faults_out`` override one. ``pcap`` (a path or binary file) receives
-    every packet the stack sends (before outbound faults) and receives (after inbound ones).
+    every packet the stack sends (before outbound faults) and receives (after inbound ones),
+    each cut to ``pcap_snaplen`` bytes (as ``tcpdump -s``: 128 keeps every header).
     ``backlog`` bounds each listening socket's connections not yet accepted; beyond it a SYN
     is answered with a SYN cookie (RFC 4987 3.6: no state kept until the handshake's ACK
     returns it; such a connection gets the peer's MSS rounded down to a common value, and
@@ -75,6 +76,7 @@ class Stack:
         faults_in: Faults = None,
         faults_out: Faults = None,
         pcap: str | Path | BinaryIO | None = None,
+        pcap_snaplen: int = SNAPLEN,
         backlog: int = 128,
         syn_cookies: bool = True,
         isn_key: bytes | None = None,
@@ -87,7 +89,7 @@ class Stack:
         both = _profile(faults)
         self._in = _injector(_profile(faults_in) or both, "in")
         self._out = _injector(_profile(faults_out) or both, "out")
-        self._pcap = PcapWriter(pcap) if pcap is not None else None
+        self._pcap = PcapWriter(pcap, snaplen=pcap_snaplen) if pcap is not None else None
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._wake_r, self._wake_w = socket.socketpair()

@@ -193,6 +193,101 @@ impl Scoreboard {
     }
 }
 
+/// RFC 6675 4's view of the bytes outstanding, for one ACK's worth of decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Losses {
+    /// Every unSACKed byte below this is lost (IsLost): more than (DupThresh - 1) * SMSS
+    /// bytes, or DupThresh discontiguous ranges, are SACKed above it. SND.UNA when none.
+    pub lost_below: SeqNum,
+}
+
+impl Scoreboard {
+    /// Where IsLost (RFC 6675 4) stops holding: scanning the ranges from the highest down,
+    /// the start of the first one at which what is SACKed at and above it reaches the
+    /// threshold. IsLost never changes inside a hole, so the hole below that range and
+    /// every one under it are lost, and none above.
+    pub fn losses(&self, dupthresh: u32, mss: u32) -> Losses {
+        let bytes_limit = u64::from(dupthresh.saturating_sub(1)) * u64::from(mss);
+        let (mut bytes, mut count) = (0u64, 0u32);
+        for &(s, e) in self.ranges.iter().rev() {
+            bytes += u64::from(e - s);
+            count += 1;
+            if bytes > bytes_limit || count >= dupthresh {
+                return Losses {
+                    lost_below: self.base + s,
+                };
+            }
+        }
+        Losses {
+            lost_below: self.base,
+        }
+    }
+
+    /// Bytes of `[from, to)` not SACKed.
+    pub fn unsacked(&self, from: SeqNum, to: SeqNum) -> u32 {
+        let (Some(a), Some(b)) = (self.offset(from), self.offset(to)) else {
+            return 0;
+        };
+        if b <= a {
+            return 0;
+        }
+        let covered: u32 = self
+            .ranges
+            .iter()
+            .map(|&(s, e)| e.min(b).saturating_sub(s.max(a)))
+            .sum();
+        (b - a) - covered
+    }
+
+    /// RFC 6675 4's SetPipe: the bytes still in the network. An unSACKed byte counts once
+    /// if it is not lost, and once more if it was retransmitted (it lies below
+    /// `rxt_end`, one past the highest byte retransmitted in this recovery).
+    pub fn pipe(&self, snd_max: SeqNum, rxt_end: SeqNum, losses: Losses) -> u32 {
+        let una = self.base;
+        let lost_below = if losses.lost_below.gt(una) {
+            losses.lost_below
+        } else {
+            una
+        };
+        let rxt_end = if rxt_end.gt(snd_max) {
+            snd_max
+        } else {
+            rxt_end
+        };
+        self.unsacked(lost_below, snd_max)
+            .saturating_add(self.unsacked(una, rxt_end))
+    }
+
+    /// RFC 6675 4's NextSeg, rules (1) and (3): the first unSACKed byte at or after `from`
+    /// (one past what this recovery already retransmitted) and below `snd_max`, and how
+    /// many bytes from it may go in one segment of at most `mss` without touching SACKed
+    /// data; `lost` tells rule (1) (IsLost holds: retransmit before new data) from rule (3)
+    /// (not known lost: only when there is no new data to send).
+    pub fn next_seg(
+        &self,
+        from: SeqNum,
+        snd_max: SeqNum,
+        mss: u32,
+        losses: Losses,
+    ) -> Option<(SeqNum, u32, bool)> {
+        let from = if from.lt(self.base) { self.base } else { from };
+        let (start, next_sacked) = self.next_hole(from);
+        if !start.lt(snd_max) {
+            return None;
+        }
+        let mut end = next_sacked.unwrap_or(snd_max);
+        if end.gt(snd_max) {
+            end = snd_max;
+        }
+        let lost = start.lt(losses.lost_below);
+        if lost && end.gt(losses.lost_below) {
+            end = losses.lost_below;
+        }
+        let len = end.distance_from(start).min(mss);
+        (len > 0).then_some((start, len, lost))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +353,45 @@ mod tests {
         assert!(sb.is_sacked(SeqNum(700)) && !sb.is_sacked(SeqNum(500)));
         assert_eq!(sb.next_hole(SeqNum(300)), (SeqNum(400), Some(SeqNum(600))));
         assert_eq!(sb.next_hole(SeqNum(650)), (SeqNum(800), None));
+    }
+
+    #[test]
+    fn is_lost_pipe_and_next_seg_follow_rfc_6675() {
+        // Ten 100-byte segments from 0; 0..200 and 400..500 lost, the rest SACKed except
+        // the tail 900..1000, still in flight.
+        let mut sb = Scoreboard::new(SeqNum(0));
+        sb.on_sack(&blocks(&[(200, 400), (500, 900)]), SeqNum(1000));
+        let mss = 100;
+        let l = sb.losses(3, mss);
+        // 400 bytes SACKed above 400 (> 2 * 100): the hole at 400 is lost, and so is the
+        // one at 100 below it.
+        assert_eq!(l.lost_below, SeqNum(500));
+        // Nothing retransmitted yet: only the tail is in flight; lost holes count nothing.
+        assert_eq!(sb.pipe(SeqNum(1000), SeqNum(0), l), 100);
+        // Rule (1): the first lost hole from SND.UNA.
+        assert_eq!(
+            sb.next_seg(SeqNum(0), SeqNum(1000), mss, l),
+            Some((SeqNum(0), 100, true))
+        );
+        // After retransmitting up to 200, the next lost hole is at 400.
+        assert_eq!(
+            sb.next_seg(SeqNum(200), SeqNum(1000), mss, l),
+            Some((SeqNum(400), 100, true))
+        );
+        assert_eq!(sb.pipe(SeqNum(1000), SeqNum(200), l), 100 + 200);
+        // Past the lost holes, rule (3): the unSACKed tail, not known lost.
+        assert_eq!(
+            sb.next_seg(SeqNum(500), SeqNum(1000), mss, l),
+            Some((SeqNum(900), 100, false))
+        );
+        assert_eq!(sb.next_seg(SeqNum(1000), SeqNum(1000), mss, l), None);
+        // One SACKed range, small: nothing is lost yet.
+        let mut sb = Scoreboard::new(SeqNum(0));
+        sb.on_sack(&blocks(&[(100, 200)]), SeqNum(1000));
+        assert_eq!(sb.losses(3, mss).lost_below, SeqNum(0));
+        // Three discontiguous ranges count as three segments (IsLost's second test).
+        sb.on_sack(&blocks(&[(300, 310), (500, 510)]), SeqNum(1000));
+        assert_eq!(sb.losses(3, mss).lost_below, SeqNum(100));
     }
 
     #[test]

@@ -251,6 +251,19 @@ impl Connection {
     /// New data, or data again after a timeout rewound `snd_nxt` (go-back-N, RFC 6298 5.4),
     /// within min(cwnd, snd_wnd); a FIN rides on the last data segment.
     fn plan_data(&mut self, now: u64) -> Option<Plan> {
+        // Resending after a timeout: what the receiver reported holding since is skipped
+        // (RFC 6675 5.1: "a SACK TCP sender SHOULD use this SACK information"), but only
+        // by a segment that goes: SND.NXT moves with what is sent, never alone.
+        let before = self.tcb.snd_nxt;
+        let sacked_next = self.skip_sacked();
+        let plan = self.plan_data_from(now, sacked_next);
+        if plan.is_none() {
+            self.tcb.snd_nxt = before;
+        }
+        plan
+    }
+
+    fn plan_data_from(&mut self, now: u64, sacked_next: Option<SeqNum>) -> Option<Plan> {
         let t = self.tcb;
         let data_off = t.snd_nxt.distance_from(t.snd_una) as usize;
         if data_off >= self.send_buf.len() {
@@ -261,6 +274,9 @@ impl Connection {
         let usable = wnd.saturating_sub(data_off as u32) as usize;
         let room = self.payload_room();
         let mut len = avail.min(usable).min(room);
+        if let Some(next) = sacked_next {
+            len = len.min(next.distance_from(t.snd_nxt) as usize);
+        }
         // The persist timer expired: with the window shut it sends a probe byte, with a
         // window open it is the override timeout of sender SWS avoidance (RFC 9293
         // 3.8.6.2.1 (4)): what the window takes goes now, however small.
@@ -330,6 +346,21 @@ impl Connection {
             dst: None,
             sack: None,
         })
+    }
+
+    /// Go-back-N after a timeout (`snd_nxt` below `snd_max`) over SACKed data: move
+    /// `snd_nxt` past what the scoreboard holds; returns where the next SACKed range starts,
+    /// which the segment must not reach.
+    fn skip_sacked(&mut self) -> Option<SeqNum> {
+        let t = self.tcb;
+        if !t.sack_ok || !t.snd_nxt.lt(t.snd_max) || self.scoreboard.is_empty() {
+            return None;
+        }
+        let (hole, next) = self.scoreboard.next_hole(t.snd_nxt);
+        if hole.gt(t.snd_nxt) {
+            self.tcb.snd_nxt = if hole.lt(t.snd_max) { hole } else { t.snd_max };
+        }
+        next
     }
 
     /// Whether `len` bytes of new data (of `avail` queued and unsent) go now: sender SWS
