@@ -276,4 +276,10 @@ pub struct Counters {
     /// Segments dropped by PAWS: their TSval older than TS.Recent (RFC 7323 5.3 R1).
     pub paws_rejected: u64,
     pub log_dropped: u64,
+    /// Not counters but the congestion control's state when read: cwnd and ssthresh in
+    /// bytes, whether RFC 6582 fast recovery is under way, and the algorithm's name.
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    pub in_recovery: bool,
+    pub congestion_control: &'static str,
 }
