@@ -53,8 +53,9 @@ class Network:
         (default True) offers SACK (RFC 2018). ``timestamps`` (default True) offers the
         Timestamps option (RFC 7323: RTT samples from every acknowledgement and PAWS; each
         segment carries 12 bytes of option, and 12 bytes less payload). Each is used only if
-        the peer's SYN offers it too. ``keepalive=True`` turns TCP keep-alives on (RFC 9293
-        3.8.4; off by default), with
+        the peer's SYN offers it too. ``congestion_control`` is ``"cubic"`` (RFC 9438, the
+        default) or ``"newreno"`` (RFC 5681); another name raises ``ValueError``.
+        ``keepalive=True`` turns TCP keep-alives on (RFC 9293 3.8.4; off by default), with
         ``keepalive_idle_us`` (default 2 h), ``keepalive_interval_us`` (75 s) and
         ``keepalive_count`` (9): a connection idle that long probes its peer, and fails with
         ``TimeoutError`` when that many probes in a row go unanswered."""
@@ -270,8 +271,9 @@ class SimConnection:
         """RFC 9293 TCB variables: ``iss``, ``irs``, ``snd_una``, ``snd_nxt``, ``rcv_nxt``..."""
         return self._sim.tcb(self.host.id, self.id)
 
-    def counters(self) -> dict[str, int]:
-        """Segments, retransmissions by cause, out-of-order holds, dup ACKs, cwnd, RTT..."""
+    def counters(self) -> dict[str, Any]:
+        """Segments, retransmissions by cause, out-of-order holds, dup ACKs, cwnd, ssthresh,
+        in_recovery, RTT, and the ``congestion_control`` algorithm's name ("cubic"...)."""
         return self._sim.counters(self.host.id, self.id)
 
     def log(self) -> list[dict[str, Any]]:

@@ -16,9 +16,9 @@ import errno
 import os
 import socket as _socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
-from ferrotcp.sockopts import Keepalive
+from ferrotcp.sockopts import TCP_CONGESTION, Keepalive, congestion_name, option_value
 from ferrotcp.trace import format_trace
 from ferrotcp.transports.udp import normalize_ip
 
@@ -57,9 +57,10 @@ class Socket:
         # SO_KEEPALIVE and TCP_KEEP* (see ferrotcp.sockopts), kept for the connection to come
         # and inherited by accepted ones, as on Linux.
         self._keepalive = Keepalive()
-        # TCP_NODELAY set before there is a connection (or on a listener, whose accepted
-        # connections inherit it, as on Linux).
+        # TCP_NODELAY and TCP_CONGESTION set before there is a connection (or on a listener,
+        # whose accepted connections inherit them, as on Linux); None: the stack's default.
         self._nodelay = False
+        self._congestion: str | None = None
 
     def __repr__(self) -> str:
         try:
@@ -137,14 +138,19 @@ class Socket:
             raise _oserror(OSError, errno.EINVAL, "the socket is not listening")
         conn = self._stack.wait(lambda ep, now: ep.accept(addr), self._timeout)
         peer = self._stack.call(lambda ep, now: ep.remote(conn))
-        if self._nodelay:
-            self._stack.call(lambda ep, now: ep.set_nodelay(conn, True))
-        keepalive = self._keepalive
-        if keepalive.on:
-            self._stack.call(lambda ep, now: keepalive.apply(ep, conn))
+        self._stack.call(lambda ep, now: self._apply_options(ep, conn))
         accepted = Socket(self._stack, _conn=conn)
-        accepted._keepalive = keepalive
+        accepted._keepalive = self._keepalive
         return accepted, peer or ("", 0)
+
+    def _apply_options(self, ep: Endpoint, conn: int) -> None:
+        """Give a new connection the options set on this socket."""
+        if self._nodelay:
+            ep.set_nodelay(conn, True)
+        if self._keepalive.on:
+            self._keepalive.apply(ep, conn)
+        if self._congestion is not None:
+            ep.set_congestion_control(conn, self._congestion)
 
     def connect(self, address: tuple[str, int]) -> None:
         """Open a connection; ``ConnectionRefusedError`` if the peer resets it,
@@ -164,11 +170,7 @@ class Socket:
         local = (ip or self._stack.address, self._port or 0)
         conn = self._stack.call(lambda ep, now: ep.connect(now, local, remote))
         self._conn = conn
-        if self._nodelay:
-            self._stack.call(lambda ep, now: ep.set_nodelay(conn, True))
-        keepalive = self._keepalive
-        if keepalive.on:
-            self._stack.call(lambda ep, now: keepalive.apply(ep, conn))
+        self._stack.call(lambda ep, now: self._apply_options(ep, conn))
         if self._timeout == 0:
             raise _oserror(BlockingIOError, errno.EINPROGRESS)
 
@@ -331,11 +333,13 @@ class Socket:
         return self._timeout != 0.0
 
     def setsockopt(self, level: int, optname: int, value: int | Buffer) -> None:
-        """Only ``TCP_NODELAY``: on turns Nagle's algorithm off for this connection (RFC 9293
+        """``TCP_NODELAY``: on turns Nagle's algorithm off for this connection (RFC 9293
         3.7.4, MUST-17), off turns it back on (the default). Set before ``connect`` it
         applies from the connection's first segment. ``SO_KEEPALIVE``, ``TCP_KEEPIDLE``,
         ``TCP_KEEPINTVL``, ``TCP_KEEPCNT``: TCP keep-alives (RFC 9293 3.8.4), as on Linux
-        (see :mod:`ferrotcp.sockopts`). Every other option raises ``ENOPROTOOPT``."""
+        (see :mod:`ferrotcp.sockopts`). ``TCP_CONGESTION``: the congestion control algorithm
+        by name, ``b"cubic"`` or ``b"newreno"`` (``ENOENT`` for another). Every other option
+        raises ``ENOPROTOOPT``."""
         self._check_open()
         keepalive = self._keepalive.set(level, optname, value)
         if keepalive is not None:
@@ -351,14 +355,38 @@ class Socket:
                 cid: int = self._conn
                 self._stack.call(lambda ep, now: ep.set_nodelay(cid, bool(on)))
             return
+        if (level, optname) == (_socket.IPPROTO_TCP, TCP_CONGESTION):
+            name = congestion_name(value)
+            self._congestion = name
+            if self._conn is not None:
+                ccid: int = self._conn
+                self._stack.call(lambda ep, now: ep.set_congestion_control(ccid, name))
+            return
         raise _oserror(OSError, errno.ENOPROTOOPT, f"option ({level}, {optname}) is not "
                        "supported by ferrotcp")
 
-    def getsockopt(self, level: int, optname: int) -> int:
+    @overload
+    def getsockopt(self, level: int, optname: int) -> int: ...
+    @overload
+    def getsockopt(self, level: int, optname: int, buflen: int) -> bytes: ...
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> int | bytes:
         """``TCP_NODELAY`` (1 when Nagle's algorithm is off), ``SO_TYPE``, and ``SO_ERROR``
-        (the pending failure's errno, which reading reports and clears), and the keep-alive
-        options (``SO_KEEPALIVE``, ``TCP_KEEPIDLE``, ``TCP_KEEPINTVL``, ``TCP_KEEPCNT``)."""
+        (the pending failure's errno, which reading reports and clears), the keep-alive
+        options (``SO_KEEPALIVE``, ``TCP_KEEPIDLE``, ``TCP_KEEPINTVL``, ``TCP_KEEPCNT``), and
+        ``TCP_CONGESTION`` (pass ``buflen``, e.g. 16, for the name: ``b"cubic\\0..."``).
+        With ``buflen`` the value comes as bytes, as from the ``socket`` module."""
+        value = self._getsockopt(level, optname)
+        return option_value(value, buflen)
+
+    def _getsockopt(self, level: int, optname: int) -> int | str:
         self._check_open()
+        if (level, optname) == (_socket.IPPROTO_TCP, TCP_CONGESTION):
+            if self._conn is not None:
+                ccid: int = self._conn
+                return self._stack.call(lambda ep, now: ep.congestion_control(ccid))
+            name = self._congestion
+            return name or self._stack.call(lambda ep, now: ep.default_congestion_control())
         known = self._keepalive.get(level, optname)
         if known is not None:
             return known
@@ -397,9 +425,10 @@ class Socket:
         asyncio transport (:mod:`ferrotcp.aio_transport`)."""
         return self._conn
 
-    def counters(self) -> dict[str, int]:
-        """Segments, bytes, retransmissions by cause, duplicates, cwnd, RTT... (read them
-        before :meth:`close`: the connection is released after it)."""
+    def counters(self) -> dict[str, Any]:
+        """Segments, bytes, retransmissions by cause, duplicates, cwnd, ssthresh,
+        in_recovery, RTT, the ``congestion_control`` algorithm's name... (read them before
+        :meth:`close`: the connection is released after it)."""
         conn = self._connected()
         return self._stack.call(lambda ep, now: ep.counters(conn))
 

@@ -1,4 +1,5 @@
-"""The keep-alive socket options of :class:`ferrotcp.sockets.Socket`, as Linux has them.
+"""The keep-alive and congestion control socket options of :class:`ferrotcp.sockets.Socket`,
+as Linux has them.
 
 ``SO_KEEPALIVE`` turns TCP keep-alives (RFC 9293 3.8.4) on or off; ``TCP_KEEPIDLE``,
 ``TCP_KEEPINTVL`` and ``TCP_KEEPCNT`` set the idle time before the first probe, the time
@@ -7,6 +8,11 @@ the connection fails with ``TimeoutError``. The values are remembered by the soc
 may be set before ``connect`` or on a listening socket (accepted connections inherit them, as
 on Linux), and apply to the connection whenever it exists. Off by default (MUST-25), with
 Linux's defaults for the rest: 7200 s (at least two hours, MUST-28), 75 s, 9 probes.
+
+``TCP_CONGESTION`` names the congestion control algorithm, as bytes: ``b"cubic"`` (RFC 9438,
+the default) or ``b"newreno"`` (RFC 5681; Linux's ``b"reno"`` is taken for it). An unknown
+name fails with ``FileNotFoundError`` (``ENOENT``), as on Linux. ``getsockopt`` with a
+``buflen`` returns the name padded with NULs to ``min(buflen, 16)`` bytes, as Linux does.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ from __future__ import annotations
 import errno
 import os
 import socket as _socket
+import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from ferrotcp import _core
 
 if TYPE_CHECKING:
     from ferrotcp._core import Endpoint
@@ -33,6 +42,10 @@ _SO_KEEPALIVE = (_socket.SOL_SOCKET, _socket.SO_KEEPALIVE)
 _TCP_KEEPIDLE = getattr(_socket, "TCP_KEEPIDLE", getattr(_socket, "TCP_KEEPALIVE", None))
 _TCP_KEEPINTVL = getattr(_socket, "TCP_KEEPINTVL", None)
 _TCP_KEEPCNT = getattr(_socket, "TCP_KEEPCNT", None)
+#: Linux's TCP_CONGESTION (the socket module has it on Linux only).
+TCP_CONGESTION: int = getattr(_socket, "TCP_CONGESTION", 13)
+#: Linux's TCP_CA_NAME_MAX: a name and its NUL fit in 16 bytes.
+CA_NAME_MAX = 16
 
 
 def _int(value: Value) -> int:
@@ -88,3 +101,31 @@ class Keepalive:
             ep.set_keepalive(conn, True, self.idle_s * US, self.interval_s * US, self.count)
         else:
             ep.set_keepalive(conn, False)
+
+
+def congestion_name(value: Value) -> str:
+    """The algorithm ``setsockopt(IPPROTO_TCP, TCP_CONGESTION, value)`` names: the bytes up
+    to the first NUL (at most 15, as Linux reads them). ``FileNotFoundError`` (``ENOENT``)
+    for a name ferrotcp does not know, ``EINVAL`` for a value that is not bytes."""
+    if isinstance(value, int):
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+    raw = bytes(value)[: CA_NAME_MAX - 1].split(b"\0", 1)[0]
+    try:
+        return _core.congestion_control_name(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)) from None
+
+
+def option_value(value: int | str, buflen: int | None) -> int | bytes:
+    """What ``getsockopt`` returns for an option whose value is ``value`` (an int, or a
+    name): without ``buflen`` an int (a name's first four bytes, as Linux's int-sized read
+    gives); with it, at most ``buflen`` bytes (a name NUL-padded to ``min(buflen, 16)``)."""
+    if buflen is not None and not 0 < buflen <= 1024:
+        raise OSError("getsockopt buflen out of range")
+    if isinstance(value, int):
+        raw = value.to_bytes(4, sys.byteorder, signed=True)
+        return value if buflen is None else raw[:buflen]
+    name = value.encode("ascii").ljust(CA_NAME_MAX, b"\0")
+    if buflen is None:
+        return int.from_bytes(name[:4], sys.byteorder, signed=True)
+    return name[: min(buflen, CA_NAME_MAX)]

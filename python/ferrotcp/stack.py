@@ -63,8 +63,10 @@ class Stack:
     unless ``syn_cookies`` is False, when it is dropped.
     Other keywords are connection settings, as for ``Network.add_host`` (``mss``,
     ``min_rto_us``, ``send_buffer``, ``recv_buffer``, ``window_scale``, ``sack_permitted``,
-    ``timestamps``, ``keepalive``, ``keepalive_idle_us``, ...); sockets set keep-alives per
-    connection with ``SO_KEEPALIVE`` and ``TCP_KEEPIDLE``/``TCP_KEEPINTVL``/``TCP_KEEPCNT``.
+    ``timestamps``, ``keepalive``, ``keepalive_idle_us``, ``congestion_control``, ...);
+    sockets set keep-alives per connection with ``SO_KEEPALIVE`` and
+    ``TCP_KEEPIDLE``/``TCP_KEEPINTVL``/``TCP_KEEPCNT``, the congestion control algorithm
+    with ``TCP_CONGESTION``.
     """
 
     def __init__(

@@ -189,6 +189,20 @@ impl PyConnection {
         self.inner.set_nodelay(on);
     }
 
+    /// The congestion control algorithm, "cubic" or "newreno" (TCP_CONGESTION); setting
+    /// another name raises ValueError.
+    #[getter]
+    fn get_congestion_control(&self) -> &'static str {
+        self.inner.congestion_control_name()
+    }
+
+    #[setter]
+    fn set_congestion_control(&mut self, name: &str) -> PyResult<()> {
+        let alg = convert::congestion_algorithm(name)?;
+        self.inner.set_congestion_control(alg);
+        Ok(())
+    }
+
     /// Up to `max` in-order received bytes (all of them when `max` is negative).
     #[pyo3(signature = (max=-1))]
     fn recv<'py>(&mut self, py: Python<'py>, max: i64) -> Bound<'py, PyBytes> {
@@ -304,8 +318,9 @@ impl PyConnection {
         self.inner.rto_us()
     }
 
+    /// Counters, with cwnd, ssthresh, in_recovery and the congestion control's name.
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        convert::pairs_dict(py, &convert::counters_pairs(&self.inner.counters()))
+        convert::conn_counters_dict(py, &self.inner.counters(), &[])
     }
 
     /// The event log: state changes, segments sent (with reason) and received (with fate).

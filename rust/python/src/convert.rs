@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use ferrotcp_core::cc::CongestionAlgorithm;
 use ferrotcp_core::conn::{Config, Counters, EventLog, Keepalive, LogEntry, LogKind, Tcb};
 use ferrotcp_core::endpoint::EndpointCounters;
 use ferrotcp_core::sim::LinkConfig;
@@ -44,6 +45,16 @@ fn apply<T>(
         }
     }
     Ok(())
+}
+
+/// A congestion control algorithm by name ("cubic", "newreno"; "reno" too, as Linux calls
+/// it); `ValueError` for any other name.
+pub fn congestion_algorithm(name: &str) -> PyResult<CongestionAlgorithm> {
+    CongestionAlgorithm::from_name(name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown congestion control {name:?} (known: \"cubic\", \"newreno\")"
+        ))
+    })
 }
 
 pub fn conn_config(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
@@ -162,6 +173,10 @@ pub fn conn_config_from(base: Config, kwargs: Option<&Bound<'_, PyDict>>) -> PyR
             "nodelay" => c.nodelay = v.extract()?,
             // Delayed ACKs (RFC 9293 3.8.6.3): the longest wait, 0 for none.
             "delayed_ack_us" => c.delayed_ack_us = v.extract()?,
+            // The congestion window algorithm: "cubic" (RFC 9438, the default) or "newreno".
+            "congestion_control" => {
+                c.congestion_control = congestion_algorithm(&v.extract::<String>()?)?
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -237,7 +252,26 @@ pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
         sack_blocks_invalid,
         acks_coalesced,
         log_dropped,
+        cwnd,
+        ssthresh,
     )
+}
+
+/// A connection's counters as a dict: `counters_pairs`, then `extra`, `in_recovery` (a
+/// bool: RFC 6582 fast recovery under way) and the congestion control algorithm's name
+/// under `congestion_control`.
+pub fn conn_counters_dict<'py>(
+    py: Python<'py>,
+    c: &Counters,
+    extra: &[(&str, u64)],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = pairs_dict(py, &counters_pairs(c))?;
+    for (k, v) in extra {
+        d.set_item(k, v)?;
+    }
+    d.set_item("in_recovery", c.in_recovery)?;
+    d.set_item("congestion_control", c.congestion_control)?;
+    Ok(d)
 }
 
 pub fn link_counter_pairs(c: &ferrotcp_core::sim::LinkCounters) -> Vec<(&'static str, u64)> {

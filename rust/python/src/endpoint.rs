@@ -193,6 +193,22 @@ impl PyEndpoint {
         Ok(self.conn(conn)?.config().nodelay)
     }
 
+    /// Switch one connection's congestion control ("cubic", "newreno"; TCP_CONGESTION).
+    fn set_congestion_control(&mut self, conn: ConnId, name: &str) -> PyResult<()> {
+        let alg = convert::congestion_algorithm(name)?;
+        self.conn_mut(conn)?.set_congestion_control(alg);
+        Ok(())
+    }
+
+    fn congestion_control(&self, conn: ConnId) -> PyResult<&'static str> {
+        Ok(self.conn(conn)?.congestion_control_name())
+    }
+
+    /// The algorithm new connections get (the `congestion_control` setting).
+    fn default_congestion_control(&self) -> &'static str {
+        self.inner.config().conn.congestion_control.name()
+    }
+
     /// Up to `max` in-order received bytes (all of them when `max` is negative).
     #[pyo3(signature = (conn, max=-1))]
     fn recv<'py>(
@@ -293,14 +309,15 @@ impl PyEndpoint {
         convert::pairs_dict(py, &convert::tcb_pairs(self.conn(conn)?.tcb()))
     }
 
-    /// Per-connection counters, with `cwnd`, `rto_us` and `srtt_us` (0 before a sample).
+    /// Per-connection counters, with `cwnd`, `ssthresh`, `in_recovery`, `rto_us`, `srtt_us`
+    /// (0 before a sample) and the `congestion_control` algorithm's name.
     fn counters<'py>(&self, py: Python<'py>, conn: ConnId) -> PyResult<Bound<'py, PyDict>> {
         let c = self.conn(conn)?;
-        let mut pairs = convert::counters_pairs(&c.counters());
-        pairs.push(("cwnd", u64::from(c.cwnd())));
-        pairs.push(("rto_us", c.rto_us()));
-        pairs.push(("srtt_us", c.srtt_us().unwrap_or(0)));
-        convert::pairs_dict(py, &pairs)
+        let extra = [
+            ("rto_us", c.rto_us()),
+            ("srtt_us", c.srtt_us().unwrap_or(0)),
+        ];
+        convert::conn_counters_dict(py, &c.counters(), &extra)
     }
 
     /// The connection's event log: state changes, segments sent and received.

@@ -300,11 +300,11 @@ impl PySimulator {
         conn: ConnId,
     ) -> PyResult<Bound<'py, PyDict>> {
         let c = self.inner.connection(host, conn).map_err(to_py)?;
-        let mut pairs = convert::counters_pairs(&c.counters());
-        pairs.push(("cwnd", u64::from(c.cwnd())));
-        pairs.push(("rto_us", c.rto_us()));
-        pairs.push(("srtt_us", c.srtt_us().unwrap_or(0)));
-        convert::pairs_dict(py, &pairs)
+        let extra = [
+            ("rto_us", c.rto_us()),
+            ("srtt_us", c.srtt_us().unwrap_or(0)),
+        ];
+        convert::conn_counters_dict(py, &c.counters(), &extra)
     }
 
     fn log<'py>(

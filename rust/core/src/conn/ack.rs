@@ -63,6 +63,7 @@ impl Connection {
                 self.counters.dup_acks_received += 1;
                 let flight = t.snd_max.distance_from(t.snd_una);
                 let action = self.cc.on_dup_ack(
+                    now,
                     self.dupacks,
                     self.config.dupack_threshold,
                     seg.ack,
@@ -175,7 +176,10 @@ impl Connection {
         self.rtt.reset_backoff();
         self.retries = 0;
         let flight = self.tcb.snd_max.distance_from(ack);
-        if self.cc.on_new_ack(ack, acked, flight) == AckAction::RetransmitNext && flight > 0 {
+        let srtt = self.rtt.srtt_us();
+        if self.cc.on_new_ack(now, ack, acked, flight, srtt) == AckAction::RetransmitNext
+            && flight > 0
+        {
             self.rexmit_pending = Some(SendReason::RecoveryRetransmit);
         }
         if !self.cc.in_recovery() {

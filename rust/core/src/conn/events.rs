@@ -287,4 +287,10 @@ pub struct Counters {
     /// Answers to arrivals merged into later ones because too many waited at once.
     pub acks_coalesced: u64,
     pub log_dropped: u64,
+    /// Not counters but the congestion control's state when read: cwnd and ssthresh in
+    /// bytes, whether RFC 6582 fast recovery is under way, and the algorithm's name.
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    pub in_recovery: bool,
+    pub congestion_control: &'static str,
 }

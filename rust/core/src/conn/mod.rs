@@ -29,7 +29,7 @@ mod tests;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::cc::NewReno;
+use crate::cc::{CongestionAlgorithm, Controller};
 use crate::reassembly::Reassembly;
 use crate::rtt::{RtoConfig, RttEstimator, RttSampler};
 use crate::scoreboard::Scoreboard;
@@ -111,6 +111,9 @@ pub struct Config {
     /// every segment at once. At most 500 ms (MUST-40); every second full-sized segment,
     /// and anything out of order, is acknowledged at once regardless.
     pub delayed_ack_us: u64,
+    /// The congestion window algorithm (see `cc`): CUBIC (RFC 9438) by default, as on
+    /// Linux, or NewReno (RFC 5681); loss recovery is RFC 6582's with either.
+    pub congestion_control: CongestionAlgorithm,
 }
 
 impl Default for Config {
@@ -141,6 +144,7 @@ impl Default for Config {
             // Linux's minimum delayed-ACK time (TCP_DELACK_MIN), well inside RFC 9293's 0.5 s
             // and short enough that a Nagle sender waiting for it loses little.
             delayed_ack_us: 40_000,
+            congestion_control: CongestionAlgorithm::Cubic,
         }
     }
 }
@@ -300,7 +304,7 @@ pub struct Connection {
     ctl_queue: VecDeque<ControlSegment>,
     rtt: RttEstimator,
     sampler: RttSampler,
-    cc: NewReno,
+    cc: Controller,
     /// What the peer's SACK blocks say it holds above SND.UNA (RFC 6675 3).
     scoreboard: Scoreboard,
     /// ACKs that carried SACK news (RFC 6675 2's duplicate acknowledgments, when they
@@ -361,7 +365,12 @@ impl Connection {
         };
         Ok(Connection {
             rtt: RttEstimator::new(config.rto),
-            cc: NewReno::new(mss, config.initial_window_segments, iss),
+            cc: Controller::new(
+                config.congestion_control,
+                mss,
+                config.initial_window_segments,
+                iss,
+            ),
             // Held data lies within the receive window, which rounding up to the scale's
             // granularity may take up to 2^shift - 1 bytes past the buffer (`window.rs`).
             reasm: Reassembly::new(
@@ -473,6 +482,10 @@ impl Connection {
         let mut c = self.counters;
         c.log_dropped = self.log.dropped();
         c.acks_coalesced = self.ack_owed.coalesced();
+        c.cwnd = self.cc.cwnd();
+        c.ssthresh = self.cc.ssthresh();
+        c.in_recovery = self.cc.in_recovery();
+        c.congestion_control = self.cc.name();
         c
     }
 
@@ -499,6 +512,18 @@ impl Connection {
 
     pub fn ssthresh(&self) -> u32 {
         self.cc.ssthresh()
+    }
+
+    /// The congestion control algorithm's name: "cubic" or "newreno".
+    pub fn congestion_control_name(&self) -> &'static str {
+        self.cc.name()
+    }
+
+    /// Switch the congestion control algorithm (Linux's TCP_CONGESTION on an open socket):
+    /// the new one starts from the current cwnd and ssthresh.
+    pub fn set_congestion_control(&mut self, alg: CongestionAlgorithm) {
+        self.config.congestion_control = alg;
+        self.cc.set_algorithm(alg);
     }
 
     pub fn srtt_us(&self) -> Option<u64> {

@@ -105,7 +105,7 @@ impl Connection {
         self.counters.rto_expirations += 1;
         let t = self.tcb;
         self.cc
-            .on_timeout(t.snd_max.distance_from(t.snd_una), t.snd_max);
+            .on_timeout(now, t.snd_max.distance_from(t.snd_una), t.snd_max);
         self.rtt.on_timeout();
         self.sampler.cancel();
         self.ts_note_timeout(now);

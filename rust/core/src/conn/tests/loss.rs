@@ -6,9 +6,14 @@ use crate::conn::{rules, ConnError};
 
 const MSS: u32 = 1460;
 
-/// Established, then `segments` full segments sent at `now` (all fit the initial window).
+/// Established with NewReno (the window values below are RFC 5681's; `congestion.rs` has
+/// CUBIC's), then `segments` full segments sent at `now` (all fit the initial window).
 fn with_flight(segments: u32, now: u64) -> (Connection, Vec<Sent>, Vec<u8>) {
-    let mut c = established();
+    let config = Config {
+        congestion_control: crate::cc::CongestionAlgorithm::NewReno,
+        ..immediate()
+    };
+    let mut c = established_with(config, Peer::default(), 0);
     let data = pattern((segments * MSS) as usize, 5);
     assert_eq!(c.send(&data), Ok(data.len()));
     let sent = drain(&mut c, now);
@@ -59,7 +64,7 @@ fn three_duplicate_acks_trigger_fast_retransmit_two_do_not() {
 
 #[test]
 fn losing_the_first_data_segment_is_fast_retransmitted_too() {
-    // Duplicate ACKs for ISS+1: RFC 6582's `recover` must not bar them (see cc.rs).
+    // Duplicate ACKs for ISS+1: RFC 6582's `recover` must not bar them (see cc/recovery.rs).
     let (mut c, _, _) = with_flight(5, 0);
     for t in 1..=3 {
         dup_ack(&mut c, t, ISS + 1);

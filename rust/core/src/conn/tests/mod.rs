@@ -8,6 +8,7 @@
 mod applied;
 mod chaos;
 mod close;
+mod congestion;
 mod data;
 mod handshake;
 mod keepalive;
