@@ -13,7 +13,9 @@ Two kinds of run, alternated (A B A B ...) so that the machine's load hits both 
   takes A's place; B is the same kernel server.
 
 Both kinds draw the identical loss decision stream (one seed per cell: the i-th TCP packet
-of a direction is lost in both runs or in neither). SYNs pass untouched (a lost SYN costs
+of a direction is lost in both runs or in neither; every repeat of a cell reuses it, so an
+unlucky stream, e.g. one that costs the kernel an RTO, shows in all its runs: ``--seed``
+draws others). SYNs pass untouched (a lost SYN costs
 both kinds the same 1 s initial RTO; ``--lossy-handshake`` to drop them too), so the
 figures are about bulk recovery. Cells: loss 1% and 5%, 4 and 16 MiB, and
 both directions ("ferrotcp sends": A sends to B; "ferrotcp receives": B sends to A).
