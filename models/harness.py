@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .expr import Value
@@ -58,6 +58,17 @@ class Peer:
     # other's stream alone (a forger who hits RCV.NXT gets in; TCP cannot tell), so the
     # prefix property has nothing left to say about it.
     forged: bool = False
+
+
+def _mark_sacked(s: Seg, ranges: list[tuple[int, int]]) -> Seg:
+    """``s`` with ``sacked`` set if its data overlaps one of the scoreboard's ``ranges``
+    (sequence numbers, compared mod 2^32)."""
+    if not s.len or "SYN" in s.flags or "RST" in s.flags:
+        return s
+    for left, right in ranges:
+        if (s.seq - left) % 2**32 < (right - left) % 2**32 or (left - s.seq) % 2**32 < s.len:
+            return replace(s, sacked=True)
+    return s
 
 
 def _errno_name(exc: OSError) -> str:
@@ -196,7 +207,8 @@ class Harness:
                 error = ERRORS.get(detail or "", detail)
                 p.failed = True
         counters_before = pre_raw.get("_ooo_bytes", 0)
-        sent = [parse(b) for b in p.conn.datagrams_to_send(self.now)]
+        sacked = p.conn.sacked_ranges()
+        sent = [_mark_sacked(parse(b), sacked) for b in p.conn.datagrams_to_send(self.now)]
         post_state, post, raw = self._snapshot(p)
         # The arriving segment's window as this side reads it; what it sent, as it meant it.
         in_shift = pre_raw.get("snd_wscale", 0)

@@ -34,6 +34,9 @@ SEGMENT_FIELDS = ("seq", "ack", "len", "wnd", "tsval", "tsecr")
 OUT_FIELDS = SEGMENT_FIELDS
 # The Booleans of a segment: its control bits (what an `emit` names) and `TS`.
 SEG_BOOLS = (*FLAGS, "TS")
+# Known only of a segment the core sent, for `[sent]` (which no Z3 checker reads): whether
+# it resent bytes its SACK scoreboard held as received.
+OUT_ONLY_BOOLS = ("sacked",)
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,8 @@ class Spec:
             t["out." + f] = "word"
         for f in SEG_BOOLS:
             t["seg." + f] = "bool"
+            t["out." + f] = "bool"
+        for f in OUT_ONLY_BOOLS:
             t["out." + f] = "bool"
         for i in self.inputs.values():
             t["in." + i.name] = i.type

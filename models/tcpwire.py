@@ -31,6 +31,9 @@ class Seg:
     wscale: int | None = None  # the shift of a Window Scale option, as sent (not clamped)
     sack_permitted: bool = False
     ts: tuple[int, int] | None = None  # (TSval, TSecr) of a Timestamps option
+    # Sent by the core: it resends bytes its SACK scoreboard held as received (the harness
+    # sets it, from the scoreboard before the segments went; see `[sent]`).
+    sacked: bool = False
 
     @property
     def len(self) -> int:
@@ -50,6 +53,7 @@ class Seg:
             f[name] = name in self.flags
         f["TS"] = self.ts is not None
         f["tsval"], f["tsecr"] = self.ts or (0, 0)
+        f["sacked"] = self.sacked
         return f
 
     def flag_text(self) -> str:

@@ -11,11 +11,14 @@
 use crate::seq::SeqNum;
 use crate::wire::SackBlocks;
 
-/// Disjoint SACKed ranges kept at most. A receiver reports at most four blocks per ACK and
-/// its holes are bounded by its window; a peer that splits its reports into more pieces
-/// than this (an attack in the style of CVE-2019-11477) loses the lowest-value ones: the
-/// ranges furthest from SND.UNA are dropped, which only makes us retransmit more.
-pub const MAX_RANGES: usize = 64;
+/// Disjoint SACKed ranges kept at most: 32 KiB of them. Holes are bounded by the window, so
+/// this covers every other segment lost out of a window of 8192 segments (12 MiB at the
+/// usual MSS); a window that loses more, or a peer that splits its reports into more
+/// pieces than that (an attack in the style of CVE-2019-11477), loses the ranges furthest
+/// from SND.UNA, which only makes us retransmit more. (64 was too few: a slow-start
+/// overshoot into a 1000-packet queue leaves hundreds of holes, and the ranges dropped
+/// counted as in flight, so the pipe never let recovery send.)
+pub const MAX_RANGES: usize = 4096;
 
 /// What one ACK's SACK option told us.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -333,6 +333,15 @@ impl PyConnection {
         self.inner.applied_rules().to_vec()
     }
 
+    /// The SACK scoreboard (RFC 6675 3): the `(left, right)` sequence ranges the peer's
+    /// SACK blocks say it holds above SND.UNA, ascending.
+    fn sacked_ranges(&self) -> Vec<(u32, u32)> {
+        self.inner
+            .sacked_ranges()
+            .map(|(l, r)| (l.raw(), r.raw()))
+            .collect()
+    }
+
     /// The variables of the spec in `models/tcp.toml`, by the spec's names.
     fn spec_vars<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         convert::pairs_dict(py, &self.inner.spec_vars())

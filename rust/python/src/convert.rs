@@ -250,6 +250,8 @@ pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
         sack_blocks_received,
         dsacks_received,
         sack_blocks_invalid,
+        spurious_undone,
+        sack_reneging,
         acks_coalesced,
         log_dropped,
         cwnd,

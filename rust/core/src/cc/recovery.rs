@@ -2,6 +2,11 @@
 //! algorithm: when recovery begins and ends (`recover`), the window's inflation by each
 //! duplicate ACK and its deflation by partial ACKs. The algorithm sets the window recovery
 //! starts from and the one it ends with; outside recovery it alone decides. In bytes.
+//!
+//! With SACK (`set_sack`), RFC 6675 5: recovery begins and ends the same way, but the
+//! window stays at the algorithm's reduced cwnd throughout, neither inflated nor deflated:
+//! what may be sent is cwnd less the `pipe` the scoreboard estimates, and which segment
+//! goes is the connection's NextSeg, so a partial ACK asks for no retransmission here.
 
 use super::{CongestionAlgorithm, CongestionControl};
 use crate::seq::SeqNum;
@@ -20,6 +25,8 @@ pub struct Controller {
     /// timeout) began. Inclusive, as in the RFC: one less than `snd_max` at that moment.
     recover: SeqNum,
     in_recovery: bool,
+    /// SACK was agreed: recovery is RFC 6675's (see the module's text).
+    sack: bool,
 }
 
 /// What the sender must do after a duplicate ACK.
@@ -55,6 +62,7 @@ impl Controller {
             recovery_cwnd: 0,
             recover: iss - 1,
             in_recovery: false,
+            sack: false,
         }
     }
 
@@ -100,6 +108,21 @@ impl Controller {
         }
     }
 
+    /// The last congestion event or timeout proved spurious: the algorithm restores its
+    /// window (see [`CongestionControl::undo`]); a recovery under way goes on with at least
+    /// that window. `recover` and `in_recovery` stay: the sequencing is not undone.
+    pub fn undo(&mut self) {
+        self.alg.undo();
+        if self.in_recovery {
+            self.recovery_cwnd = self.recovery_cwnd.max(self.alg.cwnd());
+        }
+    }
+
+    /// Recover by RFC 6675 (SACK agreed) or by RFC 6582 (not).
+    pub fn set_sack(&mut self, on: bool) {
+        self.sack = on;
+    }
+
     pub fn set_mss(&mut self, mss: u32, iw_segments: u32) {
         self.mss = mss.max(1);
         self.alg.set_mss(self.mss, iw_segments);
@@ -118,7 +141,9 @@ impl Controller {
     ) -> DupAckAction {
         if self.in_recovery {
             // RFC 6582 3.2 step 3: inflate for each segment that left the network.
-            self.recovery_cwnd = self.recovery_cwnd.saturating_add(self.mss);
+            if !self.sack {
+                self.recovery_cwnd = self.recovery_cwnd.saturating_add(self.mss);
+            }
             return DupAckAction::None;
         }
         // RFC 6582 3.2 step 1 (and 4.1): only enter recovery when the ACK covers more than
@@ -131,7 +156,13 @@ impl Controller {
             self.recover = snd_max - 1;
             self.in_recovery = true;
             // RFC 5681 3.2 step 3: the reduced window plus the three segments that left.
-            self.recovery_cwnd = self.alg.cwnd().saturating_add(self.mss.saturating_mul(3));
+            // RFC 5681 3.2 step 3's three segments that left the network; with SACK the
+            // pipe counts them instead (RFC 6675 5 step 4.2: cwnd = ssthresh).
+            let inflation = if self.sack { 0 } else { 3 };
+            self.recovery_cwnd = self
+                .alg
+                .cwnd()
+                .saturating_add(self.mss.saturating_mul(inflation));
             return DupAckAction::FastRetransmit;
         }
         DupAckAction::None
@@ -153,6 +184,10 @@ impl Controller {
                 // Full ACK (step 4): the algorithm's window to go on with.
                 self.alg.on_recovery_end(now_us, flight);
                 self.in_recovery = false;
+                return AckAction::None;
+            }
+            if self.sack {
+                // RFC 6675: the window stays; NextSeg picks what goes.
                 return AckAction::None;
             }
             // Partial ACK (step 5): deflate by the amount acknowledged, add back one SMSS.

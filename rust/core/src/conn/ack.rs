@@ -72,6 +72,8 @@ impl Connection {
                 );
                 result = (Disposition::DupAck, rules::ACK_DUPLICATE);
                 if action == DupAckAction::FastRetransmit {
+                    self.start_sack_recovery();
+                    self.start_undo_episode();
                     self.rexmit_pending = Some(SendReason::FastRetransmit);
                     result = (Disposition::DupAck, rules::ACK_FAST_RETRANSMIT);
                 }
@@ -120,10 +122,19 @@ impl Connection {
     /// agreed (a block from a peer that did not offer it means nothing we asked for).
     fn take_sack_blocks(&mut self, seg: &TcpRepr<'_>) -> bool {
         self.scoreboard.advance(self.tcb.snd_una);
+        if self.scoreboard.is_sacked(self.tcb.snd_una) {
+            // The cumulative ACK stops at a byte the receiver had SACKed: it threw that
+            // data away (reneging, RFC 2018 8). Believe nothing it SACKed before.
+            self.scoreboard.clear();
+            self.counters.sack_reneging += 1;
+        }
         if !self.tcb.sack_ok || seg.options.sack.is_empty() {
             return false;
         }
         let u = self.scoreboard.on_sack(&seg.options.sack, self.tcb.snd_max);
+        if let Some((left, right)) = u.dsack {
+            self.on_dsack(left, right);
+        }
         let c = &mut self.counters;
         c.sack_blocks_received += seg.options.sack.len() as u64;
         c.dsacks_received += u64::from(u.dsack.is_some());
@@ -181,6 +192,10 @@ impl Connection {
             && flight > 0
         {
             self.rexmit_pending = Some(SendReason::RecoveryRetransmit);
+        }
+        // After the window's own update, so that what it restores is not deflated again.
+        if let Some((_, tsecr)) = seg.options.timestamps.filter(|_| self.tcb.ts_ok) {
+            self.eifel_check(tsecr);
         }
         if !self.cc.in_recovery() {
             self.dupacks = 0;

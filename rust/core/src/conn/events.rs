@@ -284,6 +284,11 @@ pub struct Counters {
     pub sack_blocks_received: u64,
     pub dsacks_received: u64,
     pub sack_blocks_invalid: u64,
+    /// Window reductions undone because the retransmissions proved needless (D-SACK, RFC
+    /// 3708; Eifel, RFC 3522).
+    pub spurious_undone: u64,
+    /// The receiver dropped data it had SACKed (RFC 2018 8): the scoreboard was cleared.
+    pub sack_reneging: u64,
     /// Answers to arrivals merged into later ones because too many waited at once.
     pub acks_coalesced: u64,
     pub log_dropped: u64,

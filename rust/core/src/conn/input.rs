@@ -136,6 +136,8 @@ impl Connection {
         self.tcb.snd_mss = mss;
         self.cc.set_mss(mss, self.config.initial_window_segments);
         self.learn_syn_scaling(seg);
+        // Loss recovery by RFC 6675 when SACK was agreed, by RFC 6582 when not.
+        self.cc.set_sack(self.tcb.sack_ok);
     }
 
     /// RFC 9293 3.10.7.3.

@@ -16,11 +16,13 @@ mod keepalive;
 mod output;
 pub mod rules;
 mod sack;
+mod sack_recovery;
 mod spec_vars;
 pub mod state;
 mod text;
 mod timers;
 mod timestamps;
+mod undo;
 mod window;
 
 #[cfg(test)]
@@ -310,6 +312,10 @@ pub struct Connection {
     /// ACKs that carried SACK news (RFC 6675 2's duplicate acknowledgments, when they
     /// acknowledge nothing new); read by the conformance tests as `in.sack_news`.
     sack_news_seen: u64,
+    /// One past the highest byte retransmitted in this SACK recovery (RFC 6675's HighRxt).
+    rxt_end: SeqNum,
+    /// The window reduction being watched for proof that it was needless (`undo.rs`).
+    undo: undo::Undo,
     dupacks: u32,
     /// Retransmission (or persist) timer deadline.
     rto_deadline: Option<u64>,
@@ -400,6 +406,8 @@ impl Connection {
             sampler: RttSampler::default(),
             scoreboard: Scoreboard::new(iss),
             sack_news_seen: 0,
+            rxt_end: iss,
+            undo: undo::Undo::default(),
             dupacks: 0,
             rto_deadline: None,
             persisting: false,
@@ -547,6 +555,11 @@ impl Connection {
     /// In-order bytes ready for `recv`.
     pub fn recv_queue_len(&self) -> usize {
         self.recv_buf.len()
+    }
+
+    /// What the peer's SACK blocks say it holds above SND.UNA (RFC 6675 3), ascending.
+    pub fn sacked_ranges(&self) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
+        self.scoreboard.ranges()
     }
 
     /// Bytes held out of order.

@@ -105,6 +105,11 @@ impl Connection {
 
     fn account_sent(&mut self, now: u64, plan: &Plan, repr: &TcpRepr<'_>) {
         self.ts_note_sent(repr.flags, repr.ack);
+        let carries = plan.len > 0 || repr.flags.contains(TcpFlags::FIN);
+        if plan.reason.is_retransmission() && carries && !repr.flags.contains(TcpFlags::SYN) {
+            let end = repr.seq + repr.seg_len();
+            self.note_undo_retransmit(end, repr.options.timestamps.map(|(v, _)| v));
+        }
         let c = &mut self.counters;
         c.segments_sent += 1;
         c.bytes_sent += plan.len as u64;
@@ -171,7 +176,10 @@ impl Connection {
             _ => self
                 .plan_owed_ack()
                 .or_else(|| self.plan_single_retransmit(now))
+                // RFC 6675 NextSeg: lost holes, then new data, then other holes.
+                .or_else(|| self.plan_sack_retransmit(now, true))
                 .or_else(|| self.plan_data(now))
+                .or_else(|| self.plan_sack_retransmit(now, false))
                 .or_else(|| self.plan_fin(now))
                 .or_else(|| self.plan_ack())
                 .or_else(|| self.plan_keepalive()),
@@ -231,6 +239,7 @@ impl Connection {
         if self.tcb.snd_nxt.lt(end) {
             self.tcb.snd_nxt = end;
         }
+        self.note_recovery_retransmit(end);
         self.arm_rto(now);
         let mut flags = TcpFlags::empty();
         if fin {
@@ -270,8 +279,15 @@ impl Connection {
             return None;
         }
         let avail = self.send_buf.len() - data_off;
-        let wnd = t.snd_wnd.min(self.cc.cwnd());
-        let usable = wnd.saturating_sub(data_off as u32) as usize;
+        let usable = if self.sack_recovery() {
+            // RFC 6675 5 (C): new data too goes only while cwnd exceeds the pipe.
+            t.snd_wnd
+                .saturating_sub(data_off as u32)
+                .min(self.recovery_room()) as usize
+        } else {
+            let wnd = t.snd_wnd.min(self.cc.cwnd());
+            wnd.saturating_sub(data_off as u32) as usize
+        };
         let room = self.payload_room();
         let mut len = avail.min(usable).min(room);
         if let Some(next) = sacked_next {
@@ -342,6 +358,27 @@ impl Connection {
             flags,
             data_index: data_off,
             len,
+            reason,
+            dst: None,
+            sack: None,
+        })
+    }
+
+    /// A hole NextSeg chose in SACK recovery (`sack_recovery.rs`); `new_data_waits`: rule
+    /// (2) comes next, so only a hole known lost goes now.
+    fn plan_sack_retransmit(&mut self, now: u64, new_data_waits: bool) -> Option<Plan> {
+        let r = self.next_sack_retransmit(self.payload_room(), new_data_waits)?;
+        let t = self.tcb;
+        let (flags, reason) = Self::sack_retransmit_flags(&r);
+        self.sampler.cancel();
+        self.note_recovery_retransmit(r.seq + r.len as u32 + u32::from(r.fin));
+        self.arm_rto(now);
+        Some(Plan {
+            seq: r.seq,
+            ack: Some(t.rcv_nxt),
+            flags,
+            data_index: r.seq.distance_from(t.snd_una) as usize,
+            len: r.len,
             reason,
             dst: None,
             sack: None,

@@ -109,13 +109,19 @@ impl Connection {
         self.rtt.on_timeout();
         self.sampler.cancel();
         self.ts_note_timeout(now);
-        // RFC 2018 8: the receiver may have discarded what it SACKed; start afresh.
-        self.scoreboard.clear();
+        // What the receiver SACKed is kept across a first timeout, so the resend skips it
+        // (RFC 6675 5.1 and RFC 2018's erratum 1610 allow it, as Linux does): a reneging
+        // receiver is caught by its ACK (`take_sack_blocks`). A second timeout in a row
+        // falls back to RFC 2018 8: start afresh.
+        if self.retries > 1 {
+            self.scoreboard.clear();
+        }
         self.dupacks = 0;
         self.rexmit_pending = None;
         if handshake {
             self.syn_pending = Some(SendReason::RetransmitTimeout);
         } else {
+            self.start_undo_episode();
             // Go back to the first unacknowledged byte and resend from there: without SACK
             // everything after a timed-out segment is presumed lost.
             self.tcb.snd_nxt = t.snd_una;

@@ -229,3 +229,152 @@ fn sack_blocks_reporting_duplicates_or_the_impossible_count_for_nothing() {
     assert_eq!((k.dsacks_received, k.sack_blocks_invalid), (1, 1));
     assert_eq!(k.dup_acks_received, 0);
 }
+
+#[test]
+fn rfc_6675_recovery_repairs_several_holes_in_one_window() {
+    // Ten segments; the second, fifth and eighth are lost. Every ACK after the first SACKs
+    // more of what arrived. NewReno would resend one hole per partial ACK; with SACK each
+    // hole goes as soon as the scoreboard shows it lost and the pipe leaves room.
+    let mut c = sack_flight();
+    let seg = |k: u32| ISS + 1 + k * MSS;
+    let una = seg(1);
+    sack_ack(&mut c, 10, una, 65535, &[]);
+    sack_ack(&mut c, 11, una, 65535, &[(seg(2), seg(3))]);
+    sack_ack(&mut c, 12, una, 65535, &[(seg(2), seg(4))]);
+    assert!(drain(&mut c, 12).is_empty());
+    sack_ack(
+        &mut c,
+        13,
+        una,
+        65535,
+        &[(seg(5), seg(6)), (seg(2), seg(4))],
+    );
+    let r = drain(&mut c, 13);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!((r[0].seq, r[0].reason), (una, SendReason::FastRetransmit));
+    // RFC 6675 5 step 4.2: no inflation by 3 segments with SACK.
+    assert_eq!(c.cwnd(), c.ssthresh());
+    sack_ack(
+        &mut c,
+        14,
+        una,
+        65535,
+        &[(seg(5), seg(7)), (seg(2), seg(4))],
+    );
+    // Now more than 2 segments are SACKed above the fifth: it is lost (IsLost), and it goes
+    // at once, no partial ACK needed; the holes not known lost (the eighth, the tenth)
+    // follow by NextSeg's rule 3 while the pipe leaves room.
+    sack_ack(
+        &mut c,
+        15,
+        una,
+        65535,
+        &[(seg(8), seg(9)), (seg(5), seg(7)), (seg(2), seg(4))],
+    );
+    let r = drain(&mut c, 15);
+    let seqs: Vec<(u32, SendReason)> = r.iter().map(|s| (s.seq, s.reason)).collect();
+    assert_eq!(
+        seqs[0],
+        (seg(4), SendReason::RecoveryRetransmit),
+        "{seqs:?}"
+    );
+    for s in &r {
+        assert_eq!(s.payload.len(), MSS as usize);
+        for (l, h) in [(seg(2), seg(4)), (seg(5), seg(7)), (seg(8), seg(9))] {
+            assert!(
+                s.seq + MSS <= l || s.seq >= h,
+                "a SACKed byte resent: {s:?}"
+            );
+        }
+    }
+    // The pipe never exceeds the window after what was sent.
+    assert!(
+        c.pipe() <= c.cwnd() + MSS,
+        "pipe {} cwnd {}",
+        c.pipe(),
+        c.cwnd()
+    );
+    // The holes filled: the full ACK ends recovery.
+    sack_ack(&mut c, 20, seg(10), 65535, &[]);
+    assert!(!c.cc.in_recovery());
+    assert_eq!(c.counters().rto_expirations, 0);
+}
+
+/// Fast recovery entered by three SACKed segments above the second while the second was
+/// only late: returns the connection and its window just before recovery.
+fn spurious_fast_retransmit(c: &mut Connection, ts: impl Fn(&mut TcpRepr<'_>)) -> u32 {
+    let mss = c.tcb().snd_mss;
+    let seg = |k: u32| ISS + 1 + k * mss;
+    let una = seg(1);
+    let ack = |c: &mut Connection, now: u64, blocks: &[(u32, u32)]| {
+        let mut s = Peer::default().ack(NXT, una);
+        for &(l, r) in blocks {
+            s.options.sack.push(SeqNum(l), SeqNum(r));
+        }
+        ts(&mut s);
+        recv(c, now, &s);
+    };
+    ack(c, 30_000, &[]);
+    let before = c.cwnd();
+    ack(c, 31_000, &[(seg(2), seg(3))]);
+    ack(c, 32_000, &[(seg(2), seg(4))]);
+    ack(c, 33_000, &[(seg(2), seg(5))]);
+    let r = drain(c, 33_000);
+    assert_eq!((r[0].seq, r[0].reason), (una, SendReason::FastRetransmit));
+    assert!(c.cwnd() < before, "the window was reduced");
+    before
+}
+
+#[test]
+fn a_retransmission_reported_back_by_dsack_undoes_the_reduction() {
+    let mut c = sack_flight();
+    let before = spurious_fast_retransmit(&mut c, |_| {});
+    // The late original arrives, then our retransmission: the receiver reports the latter
+    // as a duplicate (RFC 2883), so the loss never happened (RFC 3708).
+    let seg = |k: u32| ISS + 1 + k * MSS;
+    sack_ack(&mut c, 40_000, seg(5), 65535, &[]);
+    assert_eq!(c.counters().spurious_undone, 0);
+    sack_ack(&mut c, 41_000, seg(5), 65535, &[(seg(1), seg(2))]);
+    let k = c.counters();
+    assert_eq!((k.dsacks_received, k.spurious_undone), (1, 1));
+    assert!(c.cwnd() >= before, "cwnd {} restored to {before}", c.cwnd());
+}
+
+#[test]
+fn an_ack_echoing_the_original_timestamp_undoes_the_reduction() {
+    // RFC 3522: with timestamps, the first ACK of new data after the retransmission tells
+    // which copy it answers.
+    let mut c = established_sack(true);
+    let data = pattern(10 * MSS as usize, 3);
+    c.send(&data).unwrap();
+    let sent = drain(&mut c, 5_000);
+    let original = sent[1].timestamps.unwrap().0;
+    let echo = |s: &mut TcpRepr<'_>| s.options.timestamps = Some((3, original));
+    let before = spurious_fast_retransmit(&mut c, echo);
+    let mut full = Peer::default().ack(NXT, ISS + 1 + 10 * MSS);
+    full.options.timestamps = Some((4, original));
+    recv(&mut c, 40_000, &full);
+    assert_eq!(c.counters().spurious_undone, 1);
+    assert!(c.cwnd() >= before.min(c.ssthresh()));
+    // An echo of the retransmission itself undoes nothing.
+    let mut c = established_sack(true);
+    c.send(&data).unwrap();
+    drain(&mut c, 5_000);
+    spurious_fast_retransmit(&mut c, echo);
+    let rxt = c
+        .log()
+        .entries()
+        .filter_map(|e| match e.kind {
+            LogKind::Sent {
+                seg,
+                reason: SendReason::FastRetransmit,
+            } => Some(seg),
+            _ => None,
+        })
+        .count();
+    assert_eq!(rxt, 1);
+    let mut full = Peer::default().ack(NXT, ISS + 1 + 10 * MSS);
+    full.options.timestamps = Some((4, 33));
+    recv(&mut c, 40_000, &full);
+    assert_eq!(c.counters().spurious_undone, 0);
+}

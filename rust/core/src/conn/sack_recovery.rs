@@ -1,0 +1,109 @@
+//! Loss recovery with SACK (RFC 6675 5): while in recovery, each ACK lets segments go as
+//! long as the window exceeds `pipe`, the scoreboard's estimate of what is still in the
+//! network, and NextSeg chooses them: first the holes the scoreboard shows lost, then new
+//! data, then holes not yet known lost. So several holes are repaired per round trip, where
+//! NewReno (RFC 6582) repairs one per partial ACK and leaves the rest to the timer.
+//!
+//! What this recovery retransmitted so far ends at `rxt_end` (RFC 6675's HighRxt + 1); a
+//! SACKed byte is never retransmitted (the holes stop where the SACKed ranges start).
+//! Without SACK, or outside recovery, none of this applies.
+
+use super::events::SendReason;
+use super::Connection;
+use crate::scoreboard::Losses;
+use crate::seq::SeqNum;
+use crate::wire::TcpFlags;
+
+/// A retransmission NextSeg chose: `len` data bytes from `seq`, with our FIN after them
+/// when the hole reaches it.
+pub(super) struct SackRetransmit {
+    pub seq: SeqNum,
+    pub len: usize,
+    pub fin: bool,
+}
+
+impl Connection {
+    /// RFC 6675 recovery is running: SACK agreed and fast recovery entered.
+    pub(super) fn sack_recovery(&self) -> bool {
+        self.tcb.sack_ok && self.cc.in_recovery()
+    }
+
+    fn losses(&self) -> Losses {
+        self.scoreboard
+            .losses(self.config.dupack_threshold, self.tcb.snd_mss)
+    }
+
+    /// RFC 6675 4's SetPipe, for the current state.
+    pub(super) fn pipe(&self) -> u32 {
+        let t = self.tcb;
+        self.scoreboard.pipe(t.snd_max, self.rxt_end, self.losses())
+    }
+
+    /// How much the window allows beyond `pipe` during SACK recovery (RFC 6675 5 (C):
+    /// "while cwnd - pipe >= 1 SMSS").
+    pub(super) fn recovery_room(&self) -> u32 {
+        self.cc.cwnd().saturating_sub(self.pipe())
+    }
+
+    /// Recovery begins: nothing of it is retransmitted yet (HighRxt = HighACK).
+    pub(super) fn start_sack_recovery(&mut self) {
+        self.rxt_end = self.tcb.snd_una;
+    }
+
+    /// A retransmission of `[seq, end)` went in this recovery.
+    pub(super) fn note_recovery_retransmit(&mut self, end: SeqNum) {
+        if self.sack_recovery() && end.gt(self.rxt_end) {
+            self.rxt_end = end;
+        }
+    }
+
+    /// NextSeg's rules (1) and (3) (RFC 6675 4), when the window has room for a segment:
+    /// a lost hole first; a hole not known lost only when `new_data_waits` is false (rule
+    /// (2), new data, comes before it).
+    pub(super) fn next_sack_retransmit(
+        &self,
+        room: usize,
+        new_data_waits: bool,
+    ) -> Option<SackRetransmit> {
+        if !self.sack_recovery() || (self.recovery_room() as usize) < room {
+            return None;
+        }
+        let t = self.tcb;
+        let from = if self.rxt_end.gt(t.snd_una) {
+            self.rxt_end
+        } else {
+            t.snd_una
+        };
+        let (seq, len, lost) =
+            self.scoreboard
+                .next_seg(from, t.snd_max, room as u32, self.losses())?;
+        if !lost && new_data_waits {
+            return None;
+        }
+        // Data bytes of the hole; past them only our FIN can lie (it occupies the last
+        // sequence number sent).
+        let index = seq.distance_from(t.snd_una) as usize;
+        let data = (len as usize).min(self.send_buf.len().saturating_sub(index));
+        let fin = self
+            .fin_seq
+            .is_some_and(|f| f == seq + data as u32 && (data as u32) < len);
+        if data == 0 && !fin {
+            return None;
+        }
+        Some(SackRetransmit {
+            seq,
+            len: data,
+            fin,
+        })
+    }
+
+    /// The flags and reason of a NextSeg retransmission.
+    pub(super) fn sack_retransmit_flags(r: &SackRetransmit) -> (TcpFlags, SendReason) {
+        let flags = if r.fin {
+            TcpFlags::FIN
+        } else {
+            TcpFlags::empty()
+        };
+        (flags, SendReason::RecoveryRetransmit)
+    }
+}
