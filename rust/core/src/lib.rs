@@ -7,6 +7,7 @@ pub mod cc;
 pub mod conn;
 pub mod endpoint;
 pub mod isn;
+pub mod rack;
 pub mod reassembly;
 pub mod rng;
 pub mod rtt;

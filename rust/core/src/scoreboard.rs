@@ -262,7 +262,8 @@ impl Scoreboard {
     }
 
     /// RFC 6675 4's NextSeg, rules (1) and (3): the first unSACKed byte at or after `from`
-    /// (one past what this recovery already retransmitted) and below `snd_max`, and how
+    /// (one past what this recovery already retransmitted) and below the highest SACKed
+    /// byte (1.b: nothing above what any SACK covers is a hole yet), and how
     /// many bytes from it may go in one segment of at most `mss` without touching SACKed
     /// data; `lost` tells rule (1) (IsLost holds: retransmit before new data) from rule (3)
     /// (not known lost: only when there is no new data to send).
@@ -275,10 +276,12 @@ impl Scoreboard {
     ) -> Option<(SeqNum, u32, bool)> {
         let from = if from.lt(self.base) { self.base } else { from };
         let (start, next_sacked) = self.next_hole(from);
+        // (1.b): a hole has SACKed data above it.
+        let end = next_sacked?;
         if !start.lt(snd_max) {
             return None;
         }
-        let mut end = next_sacked.unwrap_or(snd_max);
+        let mut end = end;
         if end.gt(snd_max) {
             end = snd_max;
         }
@@ -382,10 +385,16 @@ mod tests {
             Some((SeqNum(400), 100, true))
         );
         assert_eq!(sb.pipe(SeqNum(1000), SeqNum(200), l), 100 + 200);
-        // Past the lost holes, rule (3): the unSACKed tail, not known lost.
+        // Past the lost holes nothing: the unSACKed tail has no SACKed data above it, so it
+        // is no hole (rule 1.b), only in flight.
+        assert_eq!(sb.next_seg(SeqNum(500), SeqNum(1000), mss, l), None);
+        // With a SACK above it, a hole not known lost is rule (3)'s.
+        let mut sb3 = sb.clone();
+        sb3.on_sack(&blocks(&[(990, 1000)]), SeqNum(1000));
+        let l3 = sb3.losses(3, mss);
         assert_eq!(
-            sb.next_seg(SeqNum(500), SeqNum(1000), mss, l),
-            Some((SeqNum(900), 100, false))
+            sb3.next_seg(SeqNum(500), SeqNum(1000), mss, l3),
+            Some((SeqNum(900), 90, false))
         );
         assert_eq!(sb.next_seg(SeqNum(1000), SeqNum(1000), mss, l), None);
         // One SACKed range, small: nothing is lost yet.

@@ -252,6 +252,7 @@ pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
         sack_blocks_invalid,
         spurious_undone,
         sack_reneging,
+        rack_lost_bytes,
         acks_coalesced,
         log_dropped,
         cwnd,

@@ -39,6 +39,7 @@ impl Connection {
             self.on_new_ack(now, seg);
         }
         let sack_news = self.take_sack_blocks(seg);
+        self.rack_update(now);
         if !seg.ack.gt(t.snd_una) {
             // With SACK, RFC 6675 2: a duplicate acknowledgment is one whose SACK blocks
             // report bytes not reported before. Without, RFC 5681 2: it carries no data, no
@@ -73,6 +74,7 @@ impl Connection {
                 result = (Disposition::DupAck, rules::ACK_DUPLICATE);
                 if action == DupAckAction::FastRetransmit {
                     self.start_sack_recovery();
+                    self.rack.on_recovery();
                     self.start_undo_episode();
                     self.rexmit_pending = Some(SendReason::FastRetransmit);
                     result = (Disposition::DupAck, rules::ACK_FAST_RETRANSMIT);
@@ -134,6 +136,7 @@ impl Connection {
         let u = self.scoreboard.on_sack(&seg.options.sack, self.tcb.snd_max);
         if let Some((left, right)) = u.dsack {
             self.on_dsack(left, right);
+            self.rack.on_dsack();
         }
         let c = &mut self.counters;
         c.sack_blocks_received += seg.options.sack.len() as u64;

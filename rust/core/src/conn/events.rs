@@ -289,6 +289,9 @@ pub struct Counters {
     pub spurious_undone: u64,
     /// The receiver dropped data it had SACKed (RFC 2018 8): the scoreboard was cleared.
     pub sack_reneging: u64,
+    /// Bytes RACK (RFC 8985) marked lost: sent before a segment since delivered, a round
+    /// trip and the reordering window ago.
+    pub rack_lost_bytes: u64,
     /// Answers to arrivals merged into later ones because too many waited at once.
     pub acks_coalesced: u64,
     pub log_dropped: u64,

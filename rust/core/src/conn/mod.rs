@@ -32,6 +32,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::cc::{CongestionAlgorithm, Controller};
+use crate::rack::Rack;
 use crate::reassembly::Reassembly;
 use crate::rtt::{RtoConfig, RttEstimator, RttSampler};
 use crate::scoreboard::Scoreboard;
@@ -316,6 +317,8 @@ pub struct Connection {
     rxt_end: SeqNum,
     /// The window reduction being watched for proof that it was needless (`undo.rs`).
     undo: undo::Undo,
+    /// RACK's record of the segments in flight (RFC 8985), kept while SACK is in use.
+    rack: Rack,
     dupacks: u32,
     /// Retransmission (or persist) timer deadline.
     rto_deadline: Option<u64>,
@@ -408,6 +411,7 @@ impl Connection {
             sack_news_seen: 0,
             rxt_end: iss,
             undo: undo::Undo::default(),
+            rack: Rack::default(),
             dupacks: 0,
             rto_deadline: None,
             persisting: false,

@@ -106,9 +106,15 @@ impl Connection {
     fn account_sent(&mut self, now: u64, plan: &Plan, repr: &TcpRepr<'_>) {
         self.ts_note_sent(repr.flags, repr.ack);
         let carries = plan.len > 0 || repr.flags.contains(TcpFlags::FIN);
-        if plan.reason.is_retransmission() && carries && !repr.flags.contains(TcpFlags::SYN) {
+        if carries && !repr.flags.contains(TcpFlags::SYN) {
             let end = repr.seq + repr.seg_len();
-            self.note_undo_retransmit(end, repr.options.timestamps.map(|(v, _)| v));
+            let again = plan.reason.is_retransmission();
+            if again {
+                self.note_undo_retransmit(end, repr.options.timestamps.map(|(v, _)| v));
+            }
+            if self.tcb.sack_ok {
+                self.rack.on_send(repr.seq, end, now, again);
+            }
         }
         let c = &mut self.counters;
         c.segments_sent += 1;

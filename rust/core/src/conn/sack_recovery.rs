@@ -33,10 +33,42 @@ impl Connection {
             .losses(self.config.dupack_threshold, self.tcb.snd_mss)
     }
 
-    /// RFC 6675 4's SetPipe, for the current state.
+    /// What is in the network: RACK's record when it keeps one (segments neither
+    /// delivered nor lost by RACK or by IsLost), else RFC 6675 4's SetPipe.
     pub(super) fn pipe(&self) -> u32 {
         let t = self.tcb;
-        self.scoreboard.pipe(t.snd_max, self.rxt_end, self.losses())
+        let losses = self.losses();
+        if self.rack.is_tracking() {
+            self.rack.pipe(losses.lost_below)
+        } else {
+            self.scoreboard.pipe(t.snd_max, self.rxt_end, losses)
+        }
+    }
+
+    /// RFC 8985 6.2 on an acceptable ACK: what it delivered, then the losses it reveals.
+    pub(super) fn rack_update(&mut self, now: u64) {
+        if !self.tcb.sack_ok || !self.rack.is_tracking() {
+            return;
+        }
+        self.rack.on_ack(now, self.tcb.snd_una, &self.scoreboard);
+        let reo = self
+            .rack
+            .reo_wnd_us(self.cc.in_recovery(), self.rtt.srtt_us());
+        let lost = self.rack.detect_losses(now, reo);
+        self.counters.rack_lost_bytes += u64::from(lost);
+    }
+
+    /// The first stretch RACK marked lost, less what the scoreboard shows SACKed, up to
+    /// `room` bytes: a lost retransmission included, which no duplicate ACK reveals.
+    fn rack_lost_hole(&self, room: u32) -> Option<(SeqNum, u32)> {
+        let (start, end) = self.rack.first_lost()?;
+        let (hole, next_sacked) = self.scoreboard.next_hole(start);
+        let stop = match next_sacked {
+            Some(s) if s.lt(end) => s,
+            _ => end,
+        };
+        let len = stop.distance_from(hole).min(room);
+        (hole.lt(end) && len > 0).then_some((hole, len))
     }
 
     /// How much the window allows beyond `pipe` during SACK recovery (RFC 6675 5 (C):
@@ -74,9 +106,16 @@ impl Connection {
         } else {
             t.snd_una
         };
-        let (seq, len, lost) =
-            self.scoreboard
-                .next_seg(from, t.snd_max, room as u32, self.losses())?;
+        let by_count = self
+            .scoreboard
+            .next_seg(from, t.snd_max, room as u32, self.losses());
+        // RACK's lost stretch and IsLost's next hole: the lower goes first.
+        let by_time = self.rack_lost_hole(room as u32).map(|(s, l)| (s, l, true));
+        let (seq, len, lost) = match (by_time, by_count) {
+            (Some(a), Some(b)) if b.2 && b.0.lt(a.0) => b,
+            (Some(a), _) => a,
+            (None, b) => b?,
+        };
         if !lost && new_data_waits {
             return None;
         }

@@ -378,3 +378,49 @@ fn an_ack_echoing_the_original_timestamp_undoes_the_reduction() {
     recv(&mut c, 40_000, &full);
     assert_eq!(c.counters().spurious_undone, 0);
 }
+
+#[test]
+fn rack_finds_a_lost_retransmission_without_waiting_for_the_timer() {
+    // RFC 8985: the fast retransmission of the second segment is lost too. No duplicate
+    // ACK can say so; RACK does, once data sent after it is delivered a round trip later.
+    let mut c = sack_flight();
+    let seg = |k: u32| ISS + 1 + k * MSS;
+    let una = seg(1);
+    sack_ack(&mut c, 30_000, una, 65535, &[]);
+    sack_ack(&mut c, 31_000, una, 65535, &[(seg(2), seg(3))]);
+    sack_ack(&mut c, 32_000, una, 65535, &[(seg(2), seg(4))]);
+    sack_ack(&mut c, 33_000, una, 65535, &[(seg(2), seg(5))]);
+    let r = drain(&mut c, 33_000);
+    assert_eq!((r[0].seq, r[0].reason), (una, SendReason::FastRetransmit));
+    // Everything but the second is SACKed: the pipe holds only the retransmission, and
+    // new data goes.
+    sack_ack(&mut c, 34_000, una, 65535, &[(seg(2), seg(10))]);
+    c.send(&pattern(4 * MSS as usize, 9)).unwrap();
+    let new: Vec<(u32, SendReason)> = drain(&mut c, 35_000)
+        .iter()
+        .map(|s| (s.seq, s.reason))
+        .collect();
+    assert!(!new.is_empty(), "new data goes");
+    assert!(new.iter().all(|s| s.1 == SendReason::Data), "{new:?}");
+    assert_eq!(new[0].0, seg(10));
+    // The new data arrives; the retransmission never does.
+    sack_ack(
+        &mut c,
+        62_000,
+        una,
+        65535,
+        &[(seg(10), seg(11)), (seg(2), seg(10))],
+    );
+    let again: Vec<(u32, SendReason)> = drain(&mut c, 62_000)
+        .iter()
+        .map(|s| (s.seq, s.reason))
+        .collect();
+    assert_eq!(
+        again.first(),
+        Some(&(una, SendReason::RecoveryRetransmit)),
+        "{again:?}"
+    );
+    let k = c.counters();
+    assert_eq!(k.rto_expirations, 0);
+    assert!(k.rack_lost_bytes >= u64::from(MSS));
+}
