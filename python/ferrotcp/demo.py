@@ -128,7 +128,7 @@ def run(
         ("segments sent", "segments_sent"),
         ("  retransmitted after timeout", "retransmits_timeout"),
         ("  fast retransmits (3 dup ACKs)", "retransmits_fast"),
-        ("  NewReno partial-ACK retransmits", "retransmits_recovery"),
+        ("  recovery retransmits (SACK or NewReno)", "retransmits_recovery"),
         ("retransmission timeouts", "rto_expirations"),
         ("segments received out of order, held", "out_of_order_segments"),
         ("duplicate ACKs sent (naming the gap)", "dup_acks_sent"),
@@ -137,6 +137,8 @@ def run(
         ("SACK blocks sent (RFC 2018)", "sack_blocks_sent"),
         ("SACK blocks received", "sack_blocks_received"),
         ("  of them D-SACK (a needless resend)", "dsacks_received"),
+        ("bytes RACK found lost (RFC 8985)", "rack_lost_bytes"),
+        ("window cuts undone (spurious)", "spurious_undone"),
     ]
     out(f"  {'':40}{'client':>10}{'server':>10}")
     for label, key in rows:
