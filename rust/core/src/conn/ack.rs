@@ -74,7 +74,7 @@ impl Connection {
                 result = (Disposition::DupAck, rules::ACK_DUPLICATE);
                 if action == DupAckAction::FastRetransmit {
                     self.start_sack_recovery();
-                    self.rack.on_recovery();
+                    self.recovery.rack.on_recovery();
                     self.start_undo_episode();
                     self.rexmit_pending = Some(SendReason::FastRetransmit);
                     result = (Disposition::DupAck, rules::ACK_FAST_RETRANSMIT);
@@ -123,27 +123,30 @@ impl Connection {
     /// returns whether they reported bytes not reported before. Ignored unless SACK was
     /// agreed (a block from a peer that did not offer it means nothing we asked for).
     fn take_sack_blocks(&mut self, seg: &TcpRepr<'_>) -> bool {
-        self.scoreboard.advance(self.tcb.snd_una);
-        if self.scoreboard.is_sacked(self.tcb.snd_una) {
+        self.recovery.scoreboard.advance(self.tcb.snd_una);
+        if self.recovery.scoreboard.is_sacked(self.tcb.snd_una) {
             // The cumulative ACK stops at a byte the receiver had SACKed: it threw that
             // data away (reneging, RFC 2018 8). Believe nothing it SACKed before.
-            self.scoreboard.clear();
+            self.recovery.scoreboard.clear();
             self.counters.sack_reneging += 1;
         }
         if !self.tcb.sack_ok || seg.options.sack.is_empty() {
             return false;
         }
-        let u = self.scoreboard.on_sack(&seg.options.sack, self.tcb.snd_max);
+        let u = self
+            .recovery
+            .scoreboard
+            .on_sack(&seg.options.sack, self.tcb.snd_max);
         if let Some((left, right)) = u.dsack {
             self.on_dsack(left, right);
-            self.rack.on_dsack();
+            self.recovery.rack.on_dsack();
         }
         let c = &mut self.counters;
         c.sack_blocks_received += seg.options.sack.len() as u64;
         c.dsacks_received += u64::from(u.dsack.is_some());
         c.sack_blocks_invalid += u64::from(u.invalid);
         let news = u.newly_sacked > 0;
-        self.sack_news_seen += u64::from(news);
+        self.recovery.sack_news_seen += u64::from(news);
         news
     }
 

@@ -264,6 +264,36 @@ pub struct Tcb {
     pub last_ack_sent: SeqNum,
 }
 
+/// The sender's knowledge of what the peer holds and what was lost, beside the send
+/// buffer: one owned part, written by the ACK path (`ack.rs`), the output path (`output.rs`,
+/// `sack_recovery.rs`), timeouts (`timers.rs`) and `undo.rs`.
+#[derive(Debug)]
+struct Recovery {
+    /// What the peer's SACK blocks say it holds above SND.UNA (RFC 6675 3).
+    scoreboard: Scoreboard,
+    /// RACK's record of the segments in flight (RFC 8985), kept while SACK is in use.
+    rack: Rack,
+    /// One past the highest byte retransmitted in this SACK recovery (RFC 6675's HighRxt).
+    rxt_end: SeqNum,
+    /// The window reduction being watched for proof that it was needless (`undo.rs`).
+    undo: undo::Undo,
+    /// ACKs that carried SACK news (RFC 6675 2's duplicate acknowledgments, when they
+    /// acknowledge nothing new); read by the conformance tests as `in.sack_news`.
+    sack_news_seen: u64,
+}
+
+impl Recovery {
+    fn new(iss: SeqNum) -> Self {
+        Recovery {
+            scoreboard: Scoreboard::new(iss),
+            rack: Rack::default(),
+            rxt_end: iss,
+            undo: undo::Undo::default(),
+            sack_news_seen: 0,
+        }
+    }
+}
+
 /// A control segment queued for sending that carries no data (RST).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ControlSegment {
@@ -308,17 +338,9 @@ pub struct Connection {
     rtt: RttEstimator,
     sampler: RttSampler,
     cc: Controller,
-    /// What the peer's SACK blocks say it holds above SND.UNA (RFC 6675 3).
-    scoreboard: Scoreboard,
-    /// ACKs that carried SACK news (RFC 6675 2's duplicate acknowledgments, when they
-    /// acknowledge nothing new); read by the conformance tests as `in.sack_news`.
-    sack_news_seen: u64,
-    /// One past the highest byte retransmitted in this SACK recovery (RFC 6675's HighRxt).
-    rxt_end: SeqNum,
-    /// The window reduction being watched for proof that it was needless (`undo.rs`).
-    undo: undo::Undo,
-    /// RACK's record of the segments in flight (RFC 8985), kept while SACK is in use.
-    rack: Rack,
+    /// What the peer holds and what was lost: the SACK scoreboard, RACK, RFC 6675's
+    /// HighRxt, the undo watch (see `Recovery`).
+    recovery: Recovery,
     dupacks: u32,
     /// Retransmission (or persist) timer deadline.
     rto_deadline: Option<u64>,
@@ -407,11 +429,7 @@ impl Connection {
             probe_pending: false,
             ctl_queue: VecDeque::new(),
             sampler: RttSampler::default(),
-            scoreboard: Scoreboard::new(iss),
-            sack_news_seen: 0,
-            rxt_end: iss,
-            undo: undo::Undo::default(),
-            rack: Rack::default(),
+            recovery: Recovery::new(iss),
             dupacks: 0,
             rto_deadline: None,
             persisting: false,
@@ -563,7 +581,7 @@ impl Connection {
 
     /// What the peer's SACK blocks say it holds above SND.UNA (RFC 6675 3), ascending.
     pub fn sacked_ranges(&self) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
-        self.scoreboard.ranges()
+        self.recovery.scoreboard.ranges()
     }
 
     /// Bytes held out of order.

@@ -113,7 +113,7 @@ impl Connection {
                 self.note_undo_retransmit(end, repr.options.timestamps.map(|(v, _)| v));
             }
             if self.tcb.sack_ok {
-                self.rack.on_send(repr.seq, end, now, again);
+                self.recovery.rack.on_send(repr.seq, end, now, again);
             }
         }
         let c = &mut self.counters;
@@ -396,10 +396,10 @@ impl Connection {
     /// which the segment must not reach.
     fn skip_sacked(&mut self) -> Option<SeqNum> {
         let t = self.tcb;
-        if !t.sack_ok || !t.snd_nxt.lt(t.snd_max) || self.scoreboard.is_empty() {
+        if !t.sack_ok || !t.snd_nxt.lt(t.snd_max) || self.recovery.scoreboard.is_empty() {
             return None;
         }
-        let (hole, next) = self.scoreboard.next_hole(t.snd_nxt);
+        let (hole, next) = self.recovery.scoreboard.next_hole(t.snd_nxt);
         if hole.gt(t.snd_nxt) {
             self.tcb.snd_nxt = if hole.lt(t.snd_max) { hole } else { t.snd_max };
         }

@@ -29,7 +29,8 @@ impl Connection {
     }
 
     fn losses(&self) -> Losses {
-        self.scoreboard
+        self.recovery
+            .scoreboard
             .losses(self.config.dupack_threshold, self.tcb.snd_mss)
     }
 
@@ -38,31 +39,36 @@ impl Connection {
     pub(super) fn pipe(&self) -> u32 {
         let t = self.tcb;
         let losses = self.losses();
-        if self.rack.is_tracking() {
-            self.rack.pipe(losses.lost_below)
+        if self.recovery.rack.is_tracking() {
+            self.recovery.rack.pipe(losses.lost_below)
         } else {
-            self.scoreboard.pipe(t.snd_max, self.rxt_end, losses)
+            self.recovery
+                .scoreboard
+                .pipe(t.snd_max, self.recovery.rxt_end, losses)
         }
     }
 
     /// RFC 8985 6.2 on an acceptable ACK: what it delivered, then the losses it reveals.
     pub(super) fn rack_update(&mut self, now: u64) {
-        if !self.tcb.sack_ok || !self.rack.is_tracking() {
+        if !self.tcb.sack_ok || !self.recovery.rack.is_tracking() {
             return;
         }
-        self.rack.on_ack(now, self.tcb.snd_una, &self.scoreboard);
+        self.recovery
+            .rack
+            .on_ack(now, self.tcb.snd_una, &self.recovery.scoreboard);
         let reo = self
+            .recovery
             .rack
             .reo_wnd_us(self.cc.in_recovery(), self.rtt.srtt_us());
-        let lost = self.rack.detect_losses(now, reo);
+        let lost = self.recovery.rack.detect_losses(now, reo);
         self.counters.rack_lost_bytes += u64::from(lost);
     }
 
     /// The first stretch RACK marked lost, less what the scoreboard shows SACKed, up to
     /// `room` bytes: a lost retransmission included, which no duplicate ACK reveals.
     fn rack_lost_hole(&self, room: u32) -> Option<(SeqNum, u32)> {
-        let (start, end) = self.rack.first_lost()?;
-        let (hole, next_sacked) = self.scoreboard.next_hole(start);
+        let (start, end) = self.recovery.rack.first_lost()?;
+        let (hole, next_sacked) = self.recovery.scoreboard.next_hole(start);
         let stop = match next_sacked {
             Some(s) if s.lt(end) => s,
             _ => end,
@@ -79,13 +85,13 @@ impl Connection {
 
     /// Recovery begins: nothing of it is retransmitted yet (HighRxt = HighACK).
     pub(super) fn start_sack_recovery(&mut self) {
-        self.rxt_end = self.tcb.snd_una;
+        self.recovery.rxt_end = self.tcb.snd_una;
     }
 
     /// A retransmission of `[seq, end)` went in this recovery.
     pub(super) fn note_recovery_retransmit(&mut self, end: SeqNum) {
-        if self.sack_recovery() && end.gt(self.rxt_end) {
-            self.rxt_end = end;
+        if self.sack_recovery() && end.gt(self.recovery.rxt_end) {
+            self.recovery.rxt_end = end;
         }
     }
 
@@ -101,14 +107,15 @@ impl Connection {
             return None;
         }
         let t = self.tcb;
-        let from = if self.rxt_end.gt(t.snd_una) {
-            self.rxt_end
+        let from = if self.recovery.rxt_end.gt(t.snd_una) {
+            self.recovery.rxt_end
         } else {
             t.snd_una
         };
-        let by_count = self
-            .scoreboard
-            .next_seg(from, t.snd_max, room as u32, self.losses());
+        let by_count =
+            self.recovery
+                .scoreboard
+                .next_seg(from, t.snd_max, room as u32, self.losses());
         // RACK's lost stretch and IsLost's next hole: the lower goes first.
         let by_time = self.rack_lost_hole(room as u32).map(|(s, l)| (s, l, true));
         let (seq, len, lost) = match (by_time, by_count) {

@@ -46,7 +46,7 @@ impl Connection {
             ("passive", b(self.passive)),
             ("held", b(!self.reasm.is_empty())),
             ("sack_ok", b(t.sack_ok)),
-            ("sack_news_seen", self.sack_news_seen),
+            ("sack_news_seen", self.recovery.sack_news_seen),
             (
                 "held_end",
                 self.reasm.held_end().map_or(seq(t.rcv_nxt), seq_at),

@@ -114,7 +114,7 @@ impl Connection {
         // receiver is caught by its ACK (`take_sack_blocks`). A second timeout in a row
         // falls back to RFC 2018 8: start afresh.
         if self.retries > 1 {
-            self.scoreboard.clear();
+            self.recovery.scoreboard.clear();
         }
         self.dupacks = 0;
         self.rexmit_pending = None;

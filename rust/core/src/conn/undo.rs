@@ -35,7 +35,7 @@ impl Connection {
     /// Fast recovery or a retransmission timeout just reduced the window.
     pub(super) fn start_undo_episode(&mut self) {
         let t = self.tcb;
-        self.undo = Undo {
+        self.recovery.undo = Undo {
             start: Some(t.snd_una),
             end: t.snd_max,
             eifel_pending: true,
@@ -45,7 +45,7 @@ impl Connection {
 
     /// A segment of ours went out as a retransmission, ending at `end`, with `tsval`.
     pub(super) fn note_undo_retransmit(&mut self, end: SeqNum, tsval: Option<u32>) {
-        let u = &mut self.undo;
+        let u = &mut self.recovery.undo;
         if u.start.is_none() {
             return;
         }
@@ -60,29 +60,29 @@ impl Connection {
 
     /// The peer's D-SACK reported `[left, right)` duplicate (RFC 2883).
     pub(super) fn on_dsack(&mut self, left: SeqNum, right: SeqNum) {
-        let u = self.undo;
+        let u = self.recovery.undo;
         let Some(start) = u.start else {
             return;
         };
         if left.lt(start) || right.gt(u.end) || u.retransmitted == 0 {
             return;
         }
-        self.undo.retransmitted -= 1;
-        if self.undo.retransmitted == 0 {
+        self.recovery.undo.retransmitted -= 1;
+        if self.recovery.undo.retransmitted == 0 {
             self.undo_spurious();
         }
     }
 
     /// An ACK of new data echoing `tsecr` (0: none): RFC 3522's test, once per episode.
     pub(super) fn eifel_check(&mut self, tsecr: u32) {
-        let u = self.undo;
+        let u = self.recovery.undo;
         if u.start.is_none() || !u.eifel_pending || tsecr == 0 {
             return;
         }
         let Some(first) = u.first_tsval else {
             return;
         };
-        self.undo.eifel_pending = false;
+        self.recovery.undo.eifel_pending = false;
         // Older than the retransmission (mod 2^32, as timestamps compare): the original
         // arrived, so the retransmission was not needed.
         if first.wrapping_sub(tsecr) as i32 > 0 {
@@ -91,7 +91,7 @@ impl Connection {
     }
 
     fn undo_spurious(&mut self) {
-        self.undo = Undo::default();
+        self.recovery.undo = Undo::default();
         self.cc.undo();
         self.counters.spurious_undone += 1;
     }
