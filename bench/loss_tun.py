@@ -51,11 +51,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from ferrotcp.stack import Stack
 from ferrotcp.transports.faults import FaultInjector, FaultProfile
 from ferrotcp.transports.tun import TunTransport
+
+# The transfer loops the interop tests use (tests/tun_scenario.py), one copy for both.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from tun_scenario import receive_all, send_all  # noqa: E402
 
 A_IP = "192.0.2.1"  # the client: the kernel of namespace A, or ferrotcp
 B_IP = "192.0.2.2"  # the server: always the kernel of namespace B
@@ -82,25 +87,6 @@ _names = itertools.count()
 
 def payload(seed: int, size: int) -> bytes:
     return random.Random(f"loss_tun/{seed}").randbytes(size)
-
-
-def send_all(sock: Any, data: bytes, deadline: float) -> None:
-    view = memoryview(data)
-    while view:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"sending: {len(view)} of {len(data)} bytes left at the deadline")
-        view = view[sock.send(bytes(view[:CHUNK])):]
-    sock.shutdown(socket.SHUT_WR)
-
-
-def receive_all(sock: Any, deadline: float) -> tuple[int, str]:
-    h, n = hashlib.sha256(), 0
-    while chunk := sock.recv(CHUNK):
-        h.update(chunk)
-        n += len(chunk)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"receiving: only {n} bytes by the deadline")
-    return n, h.hexdigest()
 
 
 def wait_eof(sock: Any, deadline: float) -> None:

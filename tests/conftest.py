@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ferrotcp import Network, SimConnection
 
@@ -24,11 +26,14 @@ class Transfer:
     got_down: bytes
 
 
-def run_transfer(seed: int, size: int, **link: float | int) -> Transfer:
-    """Both directions at once, then an orderly close of both sides."""
+def run_transfer(
+    seed: int, size: int, host: Mapping[str, Any] | None = None, **link: float | int
+) -> Transfer:
+    """Both directions at once, then an orderly close of both sides; ``host``: connection
+    settings of both hosts."""
     net = Network(seed)
-    c = net.add_host("client", CLIENT)
-    s = net.add_host("server", SERVER)
+    c = net.add_host("client", CLIENT, **(host or {}))
+    s = net.add_host("server", SERVER, **(host or {}))
     net.link(c, s, **link)
     s.listen(PORT)
     rng = random.Random(seed)

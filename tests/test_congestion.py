@@ -4,12 +4,12 @@ connection, in the simulator, the sans-I/O core and the sockets (TCP_CONGESTION)
 from __future__ import annotations
 
 import errno
-import random
 import socket
 import sys
 from typing import Any
 
 import pytest
+from conftest import run_transfer
 from ferrotcp import Connection, Endpoint, Network, UdpStack
 from ferrotcp.sockopts import TCP_CONGESTION
 from udp_pair import PORT, SERVER, connected_pair, stack_pair
@@ -20,27 +20,10 @@ ALGORITHMS = ["cubic", "newreno"]
 def lossy_transfer(seed: int, size: int, **config: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """``size`` bytes each way over a link losing 2% of its packets, then a clean close,
     checked byte for byte; returns both connections' counters."""
-    net = Network(seed)
-    c = net.add_host("client", "192.0.2.1", **config)
-    s = net.add_host("server", SERVER, **config)
-    net.link(c, s, loss=0.02, delay_us=10_000, rate_bps=50_000_000)
-    s.listen(PORT)
-    rng = random.Random(seed)
-    up, down = rng.randbytes(size), rng.randbytes(size)
-    client = c.connect((SERVER, PORT))
-    client.send(up)
-    client.close()
-    server = s.accept(PORT)
-    server.send(down)
-    server.close()
-    budget = 3_600_000_000
-    server.wait_received(size, budget)
-    client.wait_received(size, budget)
-    client.wait_closed(budget)
-    server.wait_closed(budget)
-    assert server.recv() == up, f"seed {seed} {config}: client->server differs"
-    assert client.recv() == down, f"seed {seed} {config}: server->client differs"
-    return client.counters(), server.counters()
+    t = run_transfer(seed, size, host=config, loss=0.02, delay_us=10_000, rate_bps=50_000_000)
+    assert t.got_up == t.up, f"seed {seed} {config}: client->server differs"
+    assert t.got_down == t.down, f"seed {seed} {config}: server->client differs"
+    return t.client.counters(), t.server.counters()
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -291,7 +291,9 @@ impl Connection {
                 .saturating_sub(data_off as u32)
                 .min(self.recovery_room()) as usize
         } else {
-            let wnd = t.snd_wnd.min(self.cc.cwnd());
+            let wnd = t
+                .snd_wnd
+                .min(self.cc.cwnd().saturating_add(self.limited_transmit()));
             wnd.saturating_sub(data_off as u32) as usize
         };
         let room = self.payload_room();
@@ -404,6 +406,19 @@ impl Connection {
             self.tcb.snd_nxt = if hole.lt(t.snd_max) { hole } else { t.snd_max };
         }
         next
+    }
+
+    /// Limited transmit (RFC 3042): each of the first two duplicate ACKs lets one new
+    /// segment go beyond cwnd, so that a window too small to draw three duplicates still
+    /// gets its loss fast-retransmitted rather than timed out. It only sends what the
+    /// output rules allow anyway (new data within the peer's window).
+    fn limited_transmit(&self) -> u32 {
+        if self.cc.in_recovery() || self.dupacks == 0 {
+            return 0;
+        }
+        self.dupacks
+            .min(2)
+            .saturating_mul(self.payload_room() as u32)
     }
 
     /// Whether `len` bytes of new data (of `avail` queued and unsent) go now: sender SWS

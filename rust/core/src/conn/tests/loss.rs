@@ -262,3 +262,27 @@ fn fast_retransmit_is_not_timed_either() {
     );
     assert_eq!(c.srtt_us(), Some(100_000));
 }
+
+#[test]
+fn limited_transmit_sends_a_new_segment_on_each_of_the_first_two_duplicates() {
+    // RFC 3042: fourteen segments queued; the second is lost. The window (slow start)
+    // lets twelve go; each of the first two duplicate ACKs lets one more go beyond it.
+    let mut c = established();
+    let data = pattern(14 * MSS as usize, 8);
+    c.send(&data).unwrap();
+    assert_eq!(drain(&mut c, 0).len(), 10);
+    let una = ISS + 1 + MSS;
+    recv(&mut c, 10, &Peer::default().ack(IRS + 1, una));
+    assert_eq!(drain(&mut c, 10).len(), 2, "slow start: one ACK, two more");
+    for (k, now) in [(12u32, 11), (13, 12)] {
+        dup_ack(&mut c, now, una);
+        let s: Vec<(u32, SendReason)> = drain(&mut c, now)
+            .iter()
+            .map(|s| (s.seq, s.reason))
+            .collect();
+        assert_eq!(s, [(ISS + 1 + k * MSS, SendReason::Data)]);
+    }
+    dup_ack(&mut c, 13, una);
+    let r = drain(&mut c, 13);
+    assert_eq!((r[0].seq, r[0].reason), (una, SendReason::FastRetransmit));
+}
