@@ -78,6 +78,8 @@ CALL_INPUTS: dict[str, Value] = {
     "ack_timer": True,
     # SACK news comes only with segments.
     "sack_news": False,
+    # A timer event is the probe timer's when it runs (`tlp_armed`): it expires first.
+    "tlp_due": True,
 }
 
 Key = tuple[Value | str, ...]  # an abstraction: its feature values, or ("CLOSED",)
@@ -135,13 +137,18 @@ def targets(spec: Spec) -> list[str]:
 def needs_timestamps(spec: Spec) -> set[str]:
     """The rules whose guard cannot hold unless timestamps were agreed (``ts_ok``): the first
     search, with timestamps off, does not look for them."""
+    return needs(spec, "ts_ok")
+
+
+def needs(spec: Spec, flag: str) -> set[str]:
+    """The rules whose guard cannot hold unless the boolean variable ``flag`` does."""
     from .symbolic import env_of, fresh_inputs, fresh_segment, fresh_tcb
 
     env = env_of(spec, fresh_tcb(spec, "t."), fresh_segment("t."), fresh_inputs(spec, "t."))
     out = set()
     for r in spec.rules:
         solver = z3.Solver()
-        solver.add(z3.Not(env["ts_ok"]), to_z3(r.guard, env))
+        solver.add(z3.Not(env[flag]), to_z3(r.guard, env))
         if solver.check() == z3.unsat:
             out.add(r.id)
     return out
@@ -504,28 +511,36 @@ def search(
     progress: Callable[[str], None] | None = None,
 ) -> SearchResult:
     start = time.monotonic()
-    later = needs_timestamps(spec)
+    probe = needs(spec, "tlp_armed")
+    later = needs_timestamps(spec) | probe
     first = _Search(spec, depth, timeout_s, progress, CONFIG, set(targets(spec)) - later).run()
-    rest = set(targets(spec)) - set(first.rules)
-    if not rest or first.timed_out:
-        return first
-    if progress:
-        progress(f"reachability: again with timestamps on, for {len(rest)} rules")
-    left = None if timeout_s is None else max(1.0, timeout_s - (time.monotonic() - start))
-    again = _Search(spec, depth, left, progress, {**CONFIG, "timestamps": True}, rest)
-    again.result.states = dict(first.states)  # reached already: done() needs only the rules
-    second = again.run()
-    return SearchResult(
-        rules={**first.rules, **second.rules},
-        states=first.states,
-        depth=depth,
-        seconds=time.monotonic() - start,
-        nodes=first.nodes + second.nodes,
-        queries=first.queries + second.queries,
-        dropped=first.dropped + second.dropped,
-        timed_out=second.timed_out,
-        reached_depth=max(first.reached_depth, second.reached_depth),
-    )
+    result = first
+    # Then with timestamps on, for the rules that need them; then with tail-loss probes on,
+    # for the probe timer's (with them on, the timer after data would be the probe's).
+    for feature in ("timestamps", "tail_loss_probe"):
+        rest = set(targets(spec)) - set(result.rules)
+        if feature == "timestamps":
+            rest -= probe  # they wait for their own search
+        if not rest or result.timed_out:
+            continue
+        if progress:
+            progress(f"reachability: again with {feature} on, for {len(rest)} rules")
+        left = None if timeout_s is None else max(1.0, timeout_s - (time.monotonic() - start))
+        again = _Search(spec, depth, left, progress, {**CONFIG, feature: True}, rest)
+        again.result.states = dict(first.states)  # reached already: done() needs the rules
+        more = again.run()
+        result = SearchResult(
+            rules={**result.rules, **more.rules},
+            states=first.states,
+            depth=depth,
+            seconds=time.monotonic() - start,
+            nodes=result.nodes + more.nodes,
+            queries=result.queries + more.queries,
+            dropped=result.dropped + more.dropped,
+            timed_out=more.timed_out,
+            reached_depth=max(result.reached_depth, more.reached_depth),
+        )
+    return result
 
 
 def find_witnesses(

@@ -146,7 +146,12 @@ class Harness:
     def _keepalive_due(self, event: str, raw: Mapping[str, int]) -> bool:
         """The spec's ``in.keepalive_due``: on a timer event, the keep-alive deadline the
         core reported before it has come (RFC 9293 3.8.4; the rules do not count time)."""
-        deadline = raw.get("keepalive_deadline_us", 2**64 - 1)
+        return self._deadline_due(event, raw, "keepalive_deadline_us")
+
+    def _deadline_due(self, event: str, raw: Mapping[str, int], name: str) -> bool:
+        """On a timer event, whether the deadline ``name`` the core reported before it has
+        come (``in.keepalive_due``, ``in.tlp_due``)."""
+        deadline = raw.get(name, 2**64 - 1)
         return event == "timeout" and deadline != 2**64 - 1 and self.now >= deadline
 
     def _ack_delay_ok(self, pre: Mapping[str, int], post: Mapping[str, int]) -> bool:
@@ -229,6 +234,7 @@ class Harness:
             ack_timer=self._ack_timer(event, pre_raw),
             ts_expired=self._ts_expired(pre_raw),
             sack_news=raw.get("sack_news_seen", 0) > pre_raw.get("sack_news_seen", 0),
+            tlp_due=self._deadline_due(event, pre_raw, "tlp_deadline_us"),
             raw_post=raw,
             out_shift=out_shift,
         )

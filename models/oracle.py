@@ -65,6 +65,8 @@ class Observation:
     ts_expired: bool = False
     # The segment's SACK blocks brought news (RFC 6675 2): `in.sack_news`.
     sack_news: bool = False
+    # A timer event on which the core's tail-loss probe timer had expired (`in.tlp_due`).
+    tlp_due: bool = False
     raw_post: dict[str, int] = field(default_factory=dict)
     # Rcv.Wind.Shift of the side that sent ``sent`` (RFC 7323 2.3): scales their windows
     # into the bytes the spec's ``out.wnd`` means.
@@ -84,6 +86,7 @@ def _inputs(spec: Spec, obs: Observation, send_n: int, fill: int) -> dict[str, V
         "ack_timer": obs.ack_timer,
         "ts_expired": obs.ts_expired,
         "sack_news": obs.sack_news,
+        "tlp_due": obs.tlp_due,
     }
 
 

@@ -97,6 +97,9 @@ def replay(spec: Spec, w: Witness, pipelines: Pipelines | None = None) -> Harnes
     # Only a witness of the delayed-ACK timer itself needs it on.
     delack = any("timer.delayed_ack" in s.fired for s in w.steps)
     config = {**KEEPALIVE, "nodelay": True, "delayed_ack_us": 40_000 if delack else 0}
+    # Tail-loss probes only for the witnesses found with them (the probe timer's own):
+    # elsewhere a witness's timer event after data means the retransmission timer.
+    config["tail_loss_probe"] = bool(w.config.get("tail_loss_probe", False))
     h = Harness(spec, CLIENT_ISN, SERVER_ISN, client_config=config, server_config=config)
     side = "client" if w.steps and w.steps[0].event == "connect" else "server"
     peer_addr = SERVER_ADDR if side == "client" else CLIENT_ADDR
@@ -130,6 +133,8 @@ def replay(spec: Spec, w: Witness, pipelines: Pipelines | None = None) -> Harnes
                 int(f["wnd"]),
                 bytes(int(f["len"])),
                 ts=(int(f["tsval"]), int(f["tsecr"])) if f["TS"] else None,
+                # The probe timer's witness needs SACK agreed (see witness.ENVIRONMENT).
+                sack_permitted="SYN" in flags and config["tail_loss_probe"],
             )
             h.inject(side, seg)
         elif s.event == "send":

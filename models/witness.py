@@ -53,6 +53,9 @@ CONFIG: dict[str, Value] = {
     "keepalive_count": 2,
     # Off: the witnesses of every rule but the timestamp ones need none (check_reach).
     "timestamps": False,
+    # Off likewise but for the probe timer's own witness: with it on, the timer that
+    # expires after data is the probe's, not the retransmission timer.
+    "tail_loss_probe": False,
 }
 ISN = 1000  # our ISN (in.isn): readable numbers in witnesses
 PEER_ISN = 5000  # the peer's, preferred for the SYNs Z3 makes up
@@ -220,6 +223,14 @@ ENV_MACROS: tuple[tuple[str, str], ...] = (
         "not env_off and (pre.held or fired.data.out_of_order) and lt(rcv_nxt, env_held_to)",
     ),
 )
+ENV_MACROS += (
+    (
+        "env_tlp_runs",
+        "tail_loss_probe and sack_ok and (state == ESTABLISHED or state == CLOSE_WAIT or "
+        "state == FIN_WAIT_1 or state == CLOSING or state == LAST_ACK) and snd_una != snd_max "
+        "and not env_persisting and not in_recovery and env_rto_armed",
+    ),
+)
 # The delayed-ACK timer runs after in-order text whose ACK may wait and did (RFC 9293
 # 3.8.6.3): no gap filled, no FIN with it. Any later step is taken to have sent an ACK (an
 # under-approximation: the witnesses wait for the timer right away or not at all).
@@ -242,8 +253,15 @@ ENVIRONMENT: dict[str, str] = {
     # Every step's ACK goes at once unless the delayed-ACK timer holds it (as above).
     "last_ack_sent": "ite(env_ack_delayed, pre.last_ack_sent, rcv_nxt)",
     # The witnesses' peer offers no SACK (its SYNs carry no SACK-permitted), so it stays
-    # as the fresh TCB has it: off, and duplicate ACKs are RFC 5681's.
-    "sack_ok": "pre.sack_ok",
+    # as the fresh TCB has it: off, and duplicate ACKs are RFC 5681's. Except for the probe
+    # timer's witness (tail-loss probes need SACK): that peer's SYN offers it.
+    "sack_ok": "ite(fired.listen.recv_syn or fired.syn_sent.recv_synack or "
+    "fired.syn_sent.recv_syn, tail_loss_probe, pre.sack_ok)",
+    # RFC 8985 7.2: the probe timer (re)starts when new data goes or an ACK acknowledges
+    # new data, while data is outstanding outside recovery and persisting; its expiry
+    # stops it until the next ACK of new data.
+    "tlp_armed": "env_tlp_runs and not fired.timer.tlp and (snd_una != pre.snd_una or "
+    "gt(snd_max, pre.snd_max) or pre.tlp_armed)",
 }
 
 

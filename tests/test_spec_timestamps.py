@@ -65,6 +65,7 @@ INPUTS: dict[str, Value] = {
     "challenge_ok": True,
     "n": 0,
     "keepalive_due": False,
+    "tlp_due": False,
     "ack_delay_ok": False,
     "ack_timer": False,
     "ts_expired": False,

@@ -150,7 +150,7 @@ impl Rack {
         if !sacked.is_empty() {
             for i in 0..self.records.len() {
                 let r = self.records[i];
-                if !r.delivered && sacked.unsacked(r.start, r.end) == 0 {
+                if !r.delivered && sacked.covers(r.start, r.end) {
                     self.records[i].delivered = true;
                     self.records[i].lost = false;
                     take(self, r);
@@ -168,6 +168,15 @@ impl Rack {
                 self.xmit_us = Some(n.xmit_us);
                 self.end_seq = n.end;
             }
+        }
+    }
+
+    /// The receiver reneged (RFC 2018 8): nothing it SACKed counts as delivered any more;
+    /// what it dropped is lost.
+    pub fn on_reneging(&mut self) {
+        for r in self.records.iter_mut().filter(|r| r.delivered) {
+            r.delivered = false;
+            r.lost = true;
         }
     }
 
@@ -268,7 +277,7 @@ mod tests {
         for &(l, r) in list {
             b.push(SeqNum(l), SeqNum(r));
         }
-        sb.on_sack(&b, SeqNum(snd_max));
+        sb.on_sack(&b, SeqNum(snd_max), SeqNum(0));
     }
 
     /// Ten 100-byte segments sent 1 ms apart from t = 0.

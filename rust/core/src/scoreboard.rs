@@ -90,13 +90,13 @@ impl Scoreboard {
         self.sacked = 0;
     }
 
-    /// Take the SACK blocks of an ACK; SND.UNA is `base` (call `advance` first), SND.MAX
-    /// `snd_max`.
-    pub fn on_sack(&mut self, blocks: &SackBlocks, snd_max: SeqNum) -> SackUpdate {
+    /// Take the SACK blocks of an ACK whose acknowledgement field is `seg_ack`; SND.UNA is
+    /// `base` (call `advance` first), SND.MAX `snd_max`.
+    pub fn on_sack(&mut self, blocks: &SackBlocks, snd_max: SeqNum, seg_ack: SeqNum) -> SackUpdate {
         let mut update = SackUpdate::default();
         let limit = snd_max.distance_from(self.base);
         for (i, &(left, right)) in blocks.as_slice().iter().enumerate() {
-            if i == 0 && self.is_dsack(blocks, left, right) {
+            if i == 0 && self.is_dsack(blocks, left, right, seg_ack) {
                 update.dsack = Some((left, right));
                 continue;
             }
@@ -113,10 +113,11 @@ impl Scoreboard {
         update
     }
 
-    /// RFC 2883 4: the first block is a D-SACK when it lies below the cumulative ACK, or
-    /// within the second block.
-    fn is_dsack(&self, blocks: &SackBlocks, left: SeqNum, right: SeqNum) -> bool {
-        if right.le(self.base) && left.lt(right) {
+    /// RFC 2883 4: the first block is a D-SACK when it lies below the ACK's own cumulative
+    /// acknowledgement (not ours: an old ACK overtaken by a newer one names blocks below
+    /// SND.UNA that were news when it was sent), or within the second block.
+    fn is_dsack(&self, blocks: &SackBlocks, left: SeqNum, right: SeqNum, seg_ack: SeqNum) -> bool {
+        if right.le(seg_ack) && left.lt(right) {
             return true;
         }
         match blocks.as_slice().get(1) {
@@ -167,6 +168,16 @@ impl Scoreboard {
             .iter()
             .map(|&(s, e)| e.saturating_sub(s.max(at)))
             .sum()
+    }
+
+    /// Whether every byte of `[start, end)` is SACKed (a binary search: RACK asks this of
+    /// every record on every ACK, so it must not walk the ranges).
+    pub fn covers(&self, start: SeqNum, end: SeqNum) -> bool {
+        let (Some(a), Some(b)) = (self.offset(start), self.offset(end)) else {
+            return false;
+        };
+        let i = self.ranges.partition_point(|r| r.1 <= a);
+        self.ranges.get(i).is_some_and(|&(s, e)| s <= a && b <= e)
     }
 
     /// Whether the byte at `seq` is SACKed.
@@ -298,6 +309,12 @@ impl Scoreboard {
 mod tests {
     use super::*;
 
+    /// `on_sack` for an ACK of SND.UNA itself.
+    fn take(sb: &mut Scoreboard, b: &SackBlocks, snd_max: SeqNum) -> SackUpdate {
+        let una = sb.base;
+        sb.on_sack(b, snd_max, una)
+    }
+
     fn blocks(list: &[(u32, u32)]) -> SackBlocks {
         let mut b = SackBlocks::new();
         for &(l, r) in list {
@@ -309,18 +326,26 @@ mod tests {
     #[test]
     fn new_blocks_count_once_and_merge() {
         let mut sb = Scoreboard::new(SeqNum(1000));
-        let u = sb.on_sack(&blocks(&[(2000, 3000)]), SeqNum(10_000));
+        let u = take(&mut sb, &blocks(&[(2000, 3000)]), SeqNum(10_000));
         assert_eq!(u.newly_sacked, 1000);
-        let u = sb.on_sack(&blocks(&[(2500, 3500), (2000, 3000)]), SeqNum(10_000));
+        let u = take(
+            &mut sb,
+            &blocks(&[(2500, 3500), (2000, 3000)]),
+            SeqNum(10_000),
+        );
         assert_eq!(u.newly_sacked, 500, "only the part not reported before");
-        let u = sb.on_sack(&blocks(&[(2000, 3500)]), SeqNum(10_000));
+        let u = take(&mut sb, &blocks(&[(2000, 3500)]), SeqNum(10_000));
         assert_eq!(u.newly_sacked, 0, "old news");
         assert_eq!(sb.sacked_bytes(), 1500);
         assert_eq!(
             sb.ranges().collect::<Vec<_>>(),
             [(SeqNum(2000), SeqNum(3500))]
         );
-        let u = sb.on_sack(&blocks(&[(4000, 4500), (3500, 4000)]), SeqNum(10_000));
+        let u = take(
+            &mut sb,
+            &blocks(&[(4000, 4500), (3500, 4000)]),
+            SeqNum(10_000),
+        );
         assert_eq!(u.newly_sacked, 1000);
         assert_eq!(sb.ranges().count(), 1, "adjacent ranges join");
     }
@@ -328,10 +353,14 @@ mod tests {
     #[test]
     fn dsack_below_snd_una_or_inside_the_second_block() {
         let mut sb = Scoreboard::new(SeqNum(1000));
-        let u = sb.on_sack(&blocks(&[(500, 900)]), SeqNum(5000));
+        let u = take(&mut sb, &blocks(&[(500, 900)]), SeqNum(5000));
         assert_eq!(u.dsack, Some((SeqNum(500), SeqNum(900))));
         assert_eq!(u.newly_sacked, 0);
-        let u = sb.on_sack(&blocks(&[(2100, 2200), (2000, 3000)]), SeqNum(5000));
+        let u = take(
+            &mut sb,
+            &blocks(&[(2100, 2200), (2000, 3000)]),
+            SeqNum(5000),
+        );
         assert_eq!(u.dsack, Some((SeqNum(2100), SeqNum(2200))));
         assert_eq!(u.newly_sacked, 1000, "the second block still counts");
     }
@@ -339,7 +368,11 @@ mod tests {
     #[test]
     fn impossible_blocks_are_ignored() {
         let mut sb = Scoreboard::new(SeqNum(1000));
-        let u = sb.on_sack(&blocks(&[(3000, 2000), (4000, 6000)]), SeqNum(5000));
+        let u = take(
+            &mut sb,
+            &blocks(&[(3000, 2000), (4000, 6000)]),
+            SeqNum(5000),
+        );
         assert_eq!((u.newly_sacked, u.invalid), (0, 2));
         assert!(sb.is_empty());
     }
@@ -347,7 +380,7 @@ mod tests {
     #[test]
     fn advancing_forgets_what_is_acknowledged() {
         let mut sb = Scoreboard::new(SeqNum(u32::MAX - 100));
-        sb.on_sack(&blocks(&[(200, 400), (600, 800)]), SeqNum(2000));
+        take(&mut sb, &blocks(&[(200, 400), (600, 800)]), SeqNum(2000));
         assert_eq!(sb.sacked_bytes(), 400);
         sb.advance(SeqNum(300));
         assert_eq!(sb.sacked_bytes(), 300);
@@ -366,7 +399,7 @@ mod tests {
         // Ten 100-byte segments from 0; 0..200 and 400..500 lost, the rest SACKed except
         // the tail 900..1000, still in flight.
         let mut sb = Scoreboard::new(SeqNum(0));
-        sb.on_sack(&blocks(&[(200, 400), (500, 900)]), SeqNum(1000));
+        take(&mut sb, &blocks(&[(200, 400), (500, 900)]), SeqNum(1000));
         let mss = 100;
         let l = sb.losses(3, mss);
         // 400 bytes SACKed above 400 (> 2 * 100): the hole at 400 is lost, and so is the
@@ -390,7 +423,7 @@ mod tests {
         assert_eq!(sb.next_seg(SeqNum(500), SeqNum(1000), mss, l), None);
         // With a SACK above it, a hole not known lost is rule (3)'s.
         let mut sb3 = sb.clone();
-        sb3.on_sack(&blocks(&[(990, 1000)]), SeqNum(1000));
+        take(&mut sb3, &blocks(&[(990, 1000)]), SeqNum(1000));
         let l3 = sb3.losses(3, mss);
         assert_eq!(
             sb3.next_seg(SeqNum(500), SeqNum(1000), mss, l3),
@@ -399,10 +432,10 @@ mod tests {
         assert_eq!(sb.next_seg(SeqNum(1000), SeqNum(1000), mss, l), None);
         // One SACKed range, small: nothing is lost yet.
         let mut sb = Scoreboard::new(SeqNum(0));
-        sb.on_sack(&blocks(&[(100, 200)]), SeqNum(1000));
+        take(&mut sb, &blocks(&[(100, 200)]), SeqNum(1000));
         assert_eq!(sb.losses(3, mss).lost_below, SeqNum(0));
         // Three discontiguous ranges count as three segments (IsLost's second test).
-        sb.on_sack(&blocks(&[(300, 310), (500, 510)]), SeqNum(1000));
+        take(&mut sb, &blocks(&[(300, 310), (500, 510)]), SeqNum(1000));
         assert_eq!(sb.losses(3, mss).lost_below, SeqNum(100));
     }
 
@@ -410,7 +443,11 @@ mod tests {
     fn the_number_of_ranges_is_bounded() {
         let mut sb = Scoreboard::new(SeqNum(0));
         for i in 0..(MAX_RANGES as u32 + 20) {
-            sb.on_sack(&blocks(&[(10 + 20 * i, 20 + 20 * i)]), SeqNum(1 << 20));
+            take(
+                &mut sb,
+                &blocks(&[(10 + 20 * i, 20 + 20 * i)]),
+                SeqNum(1 << 20),
+            );
         }
         assert_eq!(sb.ranges().count(), MAX_RANGES);
         assert_eq!(sb.sacked_bytes(), 10 * MAX_RANGES as u32);

@@ -173,6 +173,8 @@ pub fn conn_config_from(base: Config, kwargs: Option<&Bound<'_, PyDict>>) -> PyR
             "nodelay" => c.nodelay = v.extract()?,
             // Delayed ACKs (RFC 9293 3.8.6.3): the longest wait, 0 for none.
             "delayed_ack_us" => c.delayed_ack_us = v.extract()?,
+            // Tail-loss probes (RFC 8985 7), on by default.
+            "tail_loss_probe" => c.tail_loss_probe = v.extract()?,
             // The congestion window algorithm: "cubic" (RFC 9438, the default) or "newreno".
             "congestion_control" => {
                 c.congestion_control = congestion_algorithm(&v.extract::<String>()?)?
@@ -253,6 +255,7 @@ pub fn counters_pairs(c: &Counters) -> Vec<(&'static str, u64)> {
         spurious_undone,
         sack_reneging,
         rack_lost_bytes,
+        tail_loss_probes,
         acks_coalesced,
         log_dropped,
         cwnd,

@@ -73,6 +73,7 @@ impl Connection {
                 );
                 result = (Disposition::DupAck, rules::ACK_DUPLICATE);
                 if action == DupAckAction::FastRetransmit {
+                    self.disarm_tlp();
                     self.start_sack_recovery();
                     self.recovery.rack.on_recovery();
                     self.start_undo_episode();
@@ -128,6 +129,7 @@ impl Connection {
             // The cumulative ACK stops at a byte the receiver had SACKed: it threw that
             // data away (reneging, RFC 2018 8). Believe nothing it SACKed before.
             self.recovery.scoreboard.clear();
+            self.recovery.rack.on_reneging();
             self.counters.sack_reneging += 1;
         }
         if !self.tcb.sack_ok || seg.options.sack.is_empty() {
@@ -136,7 +138,7 @@ impl Connection {
         let u = self
             .recovery
             .scoreboard
-            .on_sack(&seg.options.sack, self.tcb.snd_max);
+            .on_sack(&seg.options.sack, self.tcb.snd_max, seg.ack);
         if let Some((left, right)) = u.dsack {
             self.on_dsack(left, right);
             self.recovery.rack.on_dsack();
@@ -208,5 +210,6 @@ impl Connection {
         }
         self.rto_deadline = None;
         self.arm_rto_if_outstanding(now);
+        self.tlp_acked(now);
     }
 }

@@ -66,6 +66,11 @@ pub struct Config {
     /// The congestion window algorithm (see `cc`): CUBIC (RFC 9438) by default, as on
     /// Linux, or NewReno (RFC 5681); loss recovery is RFC 6582's with either.
     pub congestion_control: CongestionAlgorithm,
+    /// Tail-loss probes (RFC 8985 7, Linux's default): when data is outstanding and no ACK
+    /// comes for about two round trips, send new data, or the last segment again, so that
+    /// a loss at the tail of a flight draws the ACKs that repair it instead of waiting for
+    /// the retransmission timeout.
+    pub tail_loss_probe: bool,
 }
 
 impl Default for Config {
@@ -97,6 +102,7 @@ impl Default for Config {
             // and short enough that a Nagle sender waiting for it loses little.
             delayed_ack_us: 40_000,
             congestion_control: CongestionAlgorithm::Cubic,
+            tail_loss_probe: true,
         }
     }
 }

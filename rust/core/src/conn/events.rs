@@ -65,10 +65,13 @@ pub enum SendReason {
     Rst,
     /// Keep-alive probe (RFC 9293 3.8.4): an ACK numbered SND.NXT - 1.
     KeepAlive,
+    /// Tail-loss probe (RFC 8985 7.3): the last segment sent, again, when no ACK came for
+    /// two round trips and there was no new data to probe with.
+    TailLossProbe,
 }
 
 impl SendReason {
-    pub const ALL: [SendReason; 13] = [
+    pub const ALL: [SendReason; 14] = [
         SendReason::Syn,
         SendReason::SynAck,
         SendReason::Data,
@@ -82,6 +85,7 @@ impl SendReason {
         SendReason::Probe,
         SendReason::Rst,
         SendReason::KeepAlive,
+        SendReason::TailLossProbe,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +103,7 @@ impl SendReason {
             SendReason::Probe => "probe",
             SendReason::Rst => "rst",
             SendReason::KeepAlive => "keepalive",
+            SendReason::TailLossProbe => "tail-loss-probe",
         }
     }
 
@@ -108,6 +113,7 @@ impl SendReason {
             SendReason::RetransmitTimeout
                 | SendReason::FastRetransmit
                 | SendReason::RecoveryRetransmit
+                | SendReason::TailLossProbe
         )
     }
 }
@@ -292,6 +298,8 @@ pub struct Counters {
     /// Bytes RACK (RFC 8985) marked lost: sent before a segment since delivered, a round
     /// trip and the reordering window ago.
     pub rack_lost_bytes: u64,
+    /// Tail-loss probes sent (RFC 8985 7), new data or the last segment again.
+    pub tail_loss_probes: u64,
     /// Answers to arrivals merged into later ones because too many waited at once.
     pub acks_coalesced: u64,
     pub log_dropped: u64,

@@ -24,6 +24,7 @@ pub mod state;
 mod text;
 mod timers;
 mod timestamps;
+pub(crate) mod tlp;
 mod undo;
 mod window;
 
@@ -333,6 +334,14 @@ impl Connection {
         self.config.nodelay = on;
     }
 
+    /// Tail-loss probes (RFC 8985 7) on or off for this connection from now on.
+    pub fn set_tail_loss_probe(&mut self, on: bool) {
+        self.config.tail_loss_probe = on;
+        if !on {
+            self.disarm_tlp();
+        }
+    }
+
     pub fn local(&self) -> SocketAddr {
         self.local
     }
@@ -614,6 +623,7 @@ impl Connection {
         self.rexmit_pending = None;
         self.probe_pending = false;
         self.ack_owed.clear();
+        self.disarm_tlp();
         self.set_state(now, State::Closed, rule);
     }
 

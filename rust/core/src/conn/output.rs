@@ -110,10 +110,15 @@ impl Connection {
             let end = repr.seq + repr.seg_len();
             let again = plan.reason.is_retransmission();
             if again {
-                self.note_undo_retransmit(end, repr.options.timestamps.map(|(v, _)| v));
+                let tsval = repr.options.timestamps.map(|(v, _)| v);
+                self.note_undo_retransmit(repr.seq, end, tsval);
             }
             if self.tcb.sack_ok {
                 self.recovery.rack.on_send(repr.seq, end, now, again);
+            }
+            if plan.reason == SendReason::Data {
+                // RFC 8985 7.2: new data (re)starts the probe timer.
+                self.arm_tlp(now);
             }
         }
         let c = &mut self.counters;
@@ -182,6 +187,7 @@ impl Connection {
             _ => self
                 .plan_owed_ack()
                 .or_else(|| self.plan_single_retransmit(now))
+                .or_else(|| self.plan_tlp_retransmit())
                 // RFC 6675 NextSeg: lost holes, then new data, then other holes.
                 .or_else(|| self.plan_sack_retransmit(now, true))
                 .or_else(|| self.plan_data(now))
@@ -235,7 +241,11 @@ impl Connection {
         let t = self.tcb;
         let outstanding = t.snd_max.distance_from(t.snd_una) as usize;
         let mss = self.payload_room();
-        let len = mss.min(self.send_buf.len()).min(outstanding);
+        let mut len = mss.min(self.send_buf.len()).min(outstanding);
+        if let (_, Some(sacked)) = self.recovery.scoreboard.next_hole(t.snd_una) {
+            // A short segment at SND.UNA: stop where the receiver's SACKed data begins.
+            len = len.min(sacked.distance_from(t.snd_una) as usize);
+        }
         let fin = self.fin_seq == Some(t.snd_una + len as u32);
         if len == 0 && !fin {
             return None;
@@ -285,7 +295,11 @@ impl Connection {
             return None;
         }
         let avail = self.send_buf.len() - data_off;
-        let usable = if self.sack_recovery() {
+        // A tail-loss probe of new data goes whatever cwnd says (RFC 8985 7.3).
+        let tlp = self.tlp_may_send_new();
+        let usable = if tlp {
+            t.snd_wnd.saturating_sub(data_off as u32) as usize
+        } else if self.sack_recovery() {
             // RFC 6675 5 (C): new data too goes only while cwnd exceeds the pipe.
             t.snd_wnd
                 .saturating_sub(data_off as u32)
@@ -304,7 +318,7 @@ impl Connection {
         // The persist timer expired: with the window shut it sends a probe byte, with a
         // window open it is the override timeout of sender SWS avoidance (RFC 9293
         // 3.8.6.2.1 (4)): what the window takes goes now, however small.
-        let forced = self.probe_pending;
+        let forced = self.probe_pending || tlp;
         let probe = len == 0 && forced;
         self.probe_pending = false;
         if probe {
@@ -348,6 +362,9 @@ impl Connection {
         } else if !probe {
             self.sampler.start(t.snd_nxt + len as u32, now);
         }
+        if tlp {
+            self.recovery.tlp_pending = false;
+        }
         let mut flags = TcpFlags::empty();
         if len == avail {
             flags |= TcpFlags::PSH;
@@ -365,6 +382,26 @@ impl Connection {
             ack: Some(t.rcv_nxt),
             flags,
             data_index: data_off,
+            len,
+            reason,
+            dst: None,
+            sack: None,
+        })
+    }
+
+    /// A tail-loss probe with no new data to carry it: the last segment again (`tlp.rs`).
+    fn plan_tlp_retransmit(&mut self) -> Option<Plan> {
+        if self.tlp_may_send_new() {
+            return None;
+        }
+        let (index, len, flags, reason) = self.tlp_retransmit()?;
+        let t = self.tcb;
+        self.sampler.cancel();
+        Some(Plan {
+            seq: t.snd_una + index as u32,
+            ack: Some(t.rcv_nxt),
+            flags,
+            data_index: index,
             len,
             reason,
             dst: None,

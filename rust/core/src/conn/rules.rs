@@ -89,6 +89,8 @@ rules! {
     TIME_WAIT_TIMEOUT = "time_wait.timeout";
     // The delayed-ACK timer expired (RFC 9293 3.8.6.3).
     TIMER_DELAYED_ACK = "timer.delayed_ack";
+    // The tail-loss probe timer expired (RFC 8985 7).
+    TIMER_TLP = "timer.tlp";
     // Keep-alives (RFC 9293 3.8.4, RFC 1122 4.2.3.6).
     KEEPALIVE_PROBE = "keepalive.probe";
     KEEPALIVE_GIVE_UP = "keepalive.give_up";

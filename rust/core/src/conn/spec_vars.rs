@@ -46,6 +46,12 @@ impl Connection {
             ("passive", b(self.passive)),
             ("held", b(!self.reasm.is_empty())),
             ("sack_ok", b(t.sack_ok)),
+            ("tlp_armed", b(self.recovery.tlp_deadline.is_some())),
+            (
+                "tlp_deadline_us",
+                self.recovery.tlp_deadline.unwrap_or(u64::MAX),
+            ),
+            ("tail_loss_probe", b(self.config.tail_loss_probe)),
             ("sack_news_seen", self.recovery.sack_news_seen),
             (
                 "held_end",

@@ -15,9 +15,13 @@ impl Connection {
     /// The earliest deadline of every timer but the delayed ACK's (see `delack.rs`).
     pub(super) fn protocol_deadline(&self) -> Option<u64> {
         let ka = self.keepalive_deadline();
+        let tlp = self.recovery.tlp_deadline;
         Self::earliest(
-            Self::earliest(self.rto_deadline, self.time_wait_deadline),
-            ka,
+            Self::earliest(
+                Self::earliest(self.rto_deadline, self.time_wait_deadline),
+                ka,
+            ),
+            tlp,
         )
     }
 
@@ -33,8 +37,15 @@ impl Connection {
             self.events.push_back(Event::Closed);
             return;
         }
+        // The probe timer runs ahead of the retransmission timer; due, it is the event
+        // (`timer.tlp`), and the retransmission timer starts again behind the probe.
+        if self.recovery.tlp_deadline.is_some_and(|t| now >= t) {
+            self.on_tlp_timer(now);
+            return;
+        }
         if self.rto_deadline.is_some_and(|t| now >= t) {
             self.rto_deadline = None;
+            self.disarm_tlp();
             if self.persisting {
                 self.on_persist(now);
             } else {

@@ -16,15 +16,22 @@
 use super::Connection;
 use crate::seq::SeqNum;
 
+/// Retransmitted ranges an episode keeps to match D-SACKs against; an episode that
+/// retransmits more is undone by Eifel only.
+const WATCHED: usize = 8;
+
 /// The episode being watched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Undo {
-    /// Segments retransmitted in the episode not yet reported back by a D-SACK.
-    retransmitted: u32,
-    /// Sequence space the episode's retransmissions lie in: `[start, end)` (SND.UNA and
-    /// SND.MAX when it began, extended by what was sent since).
-    start: Option<SeqNum>,
-    end: SeqNum,
+    /// The episode's retransmissions not yet reported back by a D-SACK (RFC 3708: only a
+    /// D-SACK of a segment we retransmitted says anything; one of a segment the network
+    /// duplicated does not).
+    retransmitted: [(SeqNum, SeqNum); WATCHED],
+    pending: u8,
+    /// More retransmissions than `WATCHED`: D-SACKs cannot prove them all needless.
+    overflow: bool,
+    /// Whether an episode is being watched.
+    active: bool,
     /// The TSval of its first retransmission (RFC 3522's RetransmitTS).
     first_tsval: Option<u32>,
     /// Whether the Eifel test is still to be made (on the first ACK of new data).
@@ -34,41 +41,48 @@ pub(super) struct Undo {
 impl Connection {
     /// Fast recovery or a retransmission timeout just reduced the window.
     pub(super) fn start_undo_episode(&mut self) {
-        let t = self.tcb;
         self.recovery.undo = Undo {
-            start: Some(t.snd_una),
-            end: t.snd_max,
+            active: true,
             eifel_pending: true,
             ..Undo::default()
         };
     }
 
-    /// A segment of ours went out as a retransmission, ending at `end`, with `tsval`.
-    pub(super) fn note_undo_retransmit(&mut self, end: SeqNum, tsval: Option<u32>) {
+    /// A segment of ours went out as a retransmission, `[start, end)`, with `tsval`.
+    pub(super) fn note_undo_retransmit(&mut self, start: SeqNum, end: SeqNum, tsval: Option<u32>) {
         let u = &mut self.recovery.undo;
-        if u.start.is_none() {
+        if !u.active {
             return;
         }
-        u.retransmitted = u.retransmitted.saturating_add(1);
-        if end.gt(u.end) {
-            u.end = end;
+        match u.retransmitted.get_mut(usize::from(u.pending)) {
+            Some(slot) => {
+                *slot = (start, end);
+                u.pending += 1;
+            }
+            None => u.overflow = true,
         }
         if u.first_tsval.is_none() {
             u.first_tsval = tsval;
         }
     }
 
-    /// The peer's D-SACK reported `[left, right)` duplicate (RFC 2883).
+    /// The peer's D-SACK reported `[left, right)` duplicate (RFC 2883): if it is one of the
+    /// episode's retransmissions, that one was needless; when all were, so was the episode.
     pub(super) fn on_dsack(&mut self, left: SeqNum, right: SeqNum) {
-        let u = self.recovery.undo;
-        let Some(start) = u.start else {
-            return;
-        };
-        if left.lt(start) || right.gt(u.end) || u.retransmitted == 0 {
+        let u = &mut self.recovery.undo;
+        if !u.active || u.pending == 0 {
             return;
         }
-        self.recovery.undo.retransmitted -= 1;
-        if self.recovery.undo.retransmitted == 0 {
+        let n = usize::from(u.pending);
+        let Some(i) = u.retransmitted[..n]
+            .iter()
+            .position(|&(s, e)| s.le(left) && right.le(e))
+        else {
+            return;
+        };
+        u.retransmitted.copy_within(i + 1..n, i);
+        u.pending -= 1;
+        if u.pending == 0 && !u.overflow {
             self.undo_spurious();
         }
     }
@@ -76,7 +90,7 @@ impl Connection {
     /// An ACK of new data echoing `tsecr` (0: none): RFC 3522's test, once per episode.
     pub(super) fn eifel_check(&mut self, tsecr: u32) {
         let u = self.recovery.undo;
-        if u.start.is_none() || !u.eifel_pending || tsecr == 0 {
+        if !u.active || !u.eifel_pending || tsecr == 0 {
             return;
         }
         let Some(first) = u.first_tsval else {

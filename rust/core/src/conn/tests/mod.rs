@@ -19,6 +19,7 @@ mod reset;
 mod sack;
 mod script;
 mod timestamps;
+mod tlp;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -211,13 +212,15 @@ pub(super) fn established() -> Connection {
     established_with(immediate(), Peer::default(), 0)
 }
 
-/// The default settings but every segment acknowledged at once and Nagle off: the tests
-/// written before delayed ACKs and Nagle (`delack.rs`, `output.rs`) expect one answer per
-/// segment and each write sent at once. Sender SWS avoidance still applies.
+/// The default settings but every segment acknowledged at once, Nagle off and no tail-loss
+/// probes: the tests written before delayed ACKs, Nagle and TLP (`delack.rs`, `output.rs`,
+/// `tlp.rs`) expect one answer per segment, each write sent at once, and the timer that
+/// expires after data to be the retransmission timer. Sender SWS avoidance still applies.
 pub(super) fn immediate() -> Config {
     Config {
         delayed_ack_us: 0,
         nodelay: true,
+        tail_loss_probe: false,
         ..Config::default()
     }
 }

@@ -7,7 +7,8 @@ use super::*;
 
 /// The default settings (Nagle on, delayed ACKs of 40 ms) with a receive buffer of
 /// `recv_buffer` bytes and no window scaling, so the window fields read as bytes, nor any
-/// other option on the SYN.
+/// other option on the SYN; no tail-loss probes, whose timer would come before the one
+/// these scripts wait for.
 fn config(nodelay: bool, delayed_ack_us: u64, recv_buffer: usize) -> Config {
     Config {
         nodelay,
@@ -16,6 +17,7 @@ fn config(nodelay: bool, delayed_ack_us: u64, recv_buffer: usize) -> Config {
         window_scale: None,
         sack_permitted: false,
         timestamps: false,
+        tail_loss_probe: false,
         ..Config::default()
     }
 }

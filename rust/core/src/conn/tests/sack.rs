@@ -424,3 +424,67 @@ fn rack_finds_a_lost_retransmission_without_waiting_for_the_timer() {
     assert_eq!(k.rto_expirations, 0);
     assert!(k.rack_lost_bytes >= u64::from(MSS));
 }
+
+/// Ten segments in flight, the second really lost: fast retransmit of it. The window
+/// before recovery.
+fn lost_second_segment(c: &mut Connection) -> u32 {
+    let seg = |k: u32| ISS + 1 + k * MSS;
+    let una = seg(1);
+    sack_ack(c, 30_000, una, 65535, &[]);
+    let before = c.cwnd();
+    sack_ack(c, 31_000, una, 65535, &[(seg(2), seg(3))]);
+    sack_ack(c, 32_000, una, 65535, &[(seg(2), seg(4))]);
+    sack_ack(c, 33_000, una, 65535, &[(seg(2), seg(5))]);
+    let r = drain(c, 33_000);
+    assert_eq!((r[0].seq, r[0].reason), (una, SendReason::FastRetransmit));
+    before
+}
+
+#[test]
+fn a_dsack_of_a_segment_never_retransmitted_undoes_nothing() {
+    // RFC 3708: the network duplicated the fourth segment, which we never resent; its
+    // D-SACK (inside the second block, RFC 2883 4.1.2) says nothing of our retransmission.
+    let mut c = sack_flight();
+    lost_second_segment(&mut c);
+    let seg = |k: u32| ISS + 1 + k * MSS;
+    sack_ack(
+        &mut c,
+        34_000,
+        seg(1),
+        65535,
+        &[(seg(3), seg(4)), (seg(2), seg(5))],
+    );
+    let k = c.counters();
+    assert_eq!((k.dsacks_received, k.spurious_undone), (1, 0));
+}
+
+#[test]
+fn an_old_ack_overtaken_by_a_newer_one_is_no_dsack() {
+    // Its block lies below our SND.UNA but above its own acknowledgement: news when it was
+    // sent, no duplicate (RFC 2883 4 compares with the ACK's own field).
+    let mut c = sack_flight();
+    lost_second_segment(&mut c);
+    let seg = |k: u32| ISS + 1 + k * MSS;
+    sack_ack(&mut c, 40_000, seg(5), 65535, &[]);
+    sack_ack(&mut c, 40_100, seg(1), 65535, &[(seg(2), seg(5))]);
+    let k = c.counters();
+    assert_eq!((k.dsacks_received, k.spurious_undone), (0, 0));
+}
+
+#[test]
+fn a_fast_retransmission_of_a_short_segment_stops_at_sacked_data() {
+    // Ten writes of 100 bytes, each its own segment (Nagle off); the first is lost. The
+    // retransmission is 100 bytes, not an MSS running over what the receiver holds.
+    let mut c = established_sack(false);
+    for k in 0..10u32 {
+        c.send(&pattern(100, k as u8)).unwrap();
+        assert_eq!(drain(&mut c, 0).len(), 1);
+    }
+    let s = |k: u32| ISS + 1 + 100 * k;
+    sack_ack(&mut c, 10, s(0), 65535, &[(s(1), s(2))]);
+    sack_ack(&mut c, 11, s(0), 65535, &[(s(1), s(3))]);
+    sack_ack(&mut c, 12, s(0), 65535, &[(s(1), s(4))]);
+    let r = drain(&mut c, 12);
+    assert_eq!(r[0].reason, SendReason::FastRetransmit);
+    assert_eq!(r[0].payload.len(), 100);
+}
