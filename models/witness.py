@@ -228,7 +228,8 @@ ENV_MACROS += (
         "env_tlp_runs",
         "tail_loss_probe and sack_ok and (state == ESTABLISHED or state == CLOSE_WAIT or "
         "state == FIN_WAIT_1 or state == CLOSING or state == LAST_ACK) and snd_una != snd_max "
-        "and not env_persisting and not in_recovery and env_rto_armed",
+        "and snd_max - snd_una <= snd_wnd and not env_persisting and not in_recovery "
+        "and env_rto_armed",
     ),
 )
 # The delayed-ACK timer runs after in-order text whose ACK may wait and did (RFC 9293

@@ -147,8 +147,17 @@ impl Controller {
             return DupAckAction::None;
         }
         // RFC 6582 3.2 step 1 (and 4.1): only enter recovery when the ACK covers more than
-        // `recover`, so one loss event does not trigger several reductions.
-        if dupacks == threshold && (ack - 1).gt(self.recover) {
+        // `recover`, so one loss event does not trigger several reductions. With SACK, RFC
+        // 6675 5 and 5.1: once HighACK reached RecoveryPoint (`recover`, the highest byte
+        // sent then), a loss of the very next segment starts recovery again; NewReno's
+        // stricter test would leave it to the retransmission timer, and a lossy path then
+        // goes from timeout to timeout (its duplicate ACKs name exactly recover + 1).
+        let past = if self.sack {
+            ack.ge(self.recover)
+        } else {
+            (ack - 1).gt(self.recover)
+        };
+        if dupacks == threshold && past {
             self.alg.on_congestion_event(now_us, flight);
             // "the highest sequence number transmitted": the last one, not one past it.
             // Storing `snd_max` here would make the full ACK (which equals `snd_max`) look

@@ -45,6 +45,9 @@ impl Connection {
             || !t.sack_ok
             || !states
             || t.snd_max == t.snd_una
+            // Beyond a shut (or shrunk) window a probe would be refused: the persist timer
+            // deals with it.
+            || t.snd_max.distance_from(t.snd_una) > t.snd_wnd
             || self.persisting
             || self.cc.in_recovery()
             || self.recovery.tlp_out

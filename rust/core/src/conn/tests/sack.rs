@@ -488,3 +488,34 @@ fn a_fast_retransmission_of_a_short_segment_stops_at_sacked_data() {
     assert_eq!(r[0].reason, SendReason::FastRetransmit);
     assert_eq!(r[0].payload.len(), 100);
 }
+
+#[test]
+fn with_sack_a_loss_right_after_a_recovery_starts_another() {
+    // RFC 6675 5: recovery may begin again once HighACK reached the last recovery point;
+    // the segment right after it is lost, and its duplicates name recover + 1. (NewReno's
+    // test, "covers more than recover", would leave it to the timer.)
+    let mut c = sack_flight();
+    let seg = |k: u32| ISS + 1 + k * MSS;
+    lost_second_segment(&mut c);
+    // In recovery, with all but the second SACKed, five new segments go.
+    c.send(&pattern(5 * MSS as usize, 4)).unwrap();
+    sack_ack(&mut c, 34_000, seg(1), 65535, &[(seg(2), seg(10))]);
+    let sent: Vec<u32> = drain(&mut c, 34_000).iter().map(|s| s.seq).collect();
+    assert_eq!(sent, (10..15).map(seg).collect::<Vec<_>>());
+    // The retransmission arrives: the ACK covers the recovery point; the eleventh (the
+    // first segment after it) is lost.
+    sack_ack(&mut c, 40_000, seg(10), 65535, &[(seg(11), seg(12))]);
+    assert!(!c.cc.in_recovery());
+    sack_ack(&mut c, 41_000, seg(10), 65535, &[(seg(11), seg(13))]);
+    sack_ack(&mut c, 42_000, seg(10), 65535, &[(seg(11), seg(14))]);
+    sack_ack(&mut c, 43_000, seg(10), 65535, &[(seg(11), seg(15))]);
+    let r: Vec<(u32, SendReason)> = drain(&mut c, 43_000)
+        .iter()
+        .map(|s| (s.seq, s.reason))
+        .collect();
+    assert_eq!(
+        r.first(),
+        Some(&(seg(10), SendReason::FastRetransmit)),
+        "{r:?}"
+    );
+}
