@@ -300,8 +300,8 @@ fn rfc_6675_recovery_repairs_several_holes_in_one_window() {
     assert_eq!(c.counters().rto_expirations, 0);
 }
 
-/// Fast recovery entered by three SACKed segments above the second while the second was
-/// only late: returns the connection and its window just before recovery.
+/// Fast recovery entered by three ACKs SACKing the segments above the second (late or
+/// lost, as the test goes on); `ts` adds options to each ACK. The window just before.
 fn spurious_fast_retransmit(c: &mut Connection, ts: impl Fn(&mut TcpRepr<'_>)) -> u32 {
     let mss = c.tcb().snd_mss;
     let seg = |k: u32| ISS + 1 + k * mss;
@@ -386,12 +386,7 @@ fn rack_finds_a_lost_retransmission_without_waiting_for_the_timer() {
     let mut c = sack_flight();
     let seg = |k: u32| ISS + 1 + k * MSS;
     let una = seg(1);
-    sack_ack(&mut c, 30_000, una, 65535, &[]);
-    sack_ack(&mut c, 31_000, una, 65535, &[(seg(2), seg(3))]);
-    sack_ack(&mut c, 32_000, una, 65535, &[(seg(2), seg(4))]);
-    sack_ack(&mut c, 33_000, una, 65535, &[(seg(2), seg(5))]);
-    let r = drain(&mut c, 33_000);
-    assert_eq!((r[0].seq, r[0].reason), (una, SendReason::FastRetransmit));
+    lost_second_segment(&mut c);
     // Everything but the second is SACKed: the pipe holds only the retransmission, and
     // new data goes.
     sack_ack(&mut c, 34_000, una, 65535, &[(seg(2), seg(10))]);
@@ -428,16 +423,7 @@ fn rack_finds_a_lost_retransmission_without_waiting_for_the_timer() {
 /// Ten segments in flight, the second really lost: fast retransmit of it. The window
 /// before recovery.
 fn lost_second_segment(c: &mut Connection) -> u32 {
-    let seg = |k: u32| ISS + 1 + k * MSS;
-    let una = seg(1);
-    sack_ack(c, 30_000, una, 65535, &[]);
-    let before = c.cwnd();
-    sack_ack(c, 31_000, una, 65535, &[(seg(2), seg(3))]);
-    sack_ack(c, 32_000, una, 65535, &[(seg(2), seg(4))]);
-    sack_ack(c, 33_000, una, 65535, &[(seg(2), seg(5))]);
-    let r = drain(c, 33_000);
-    assert_eq!((r[0].seq, r[0].reason), (una, SendReason::FastRetransmit));
-    before
+    spurious_fast_retransmit(c, |_| {})
 }
 
 #[test]
