@@ -22,7 +22,12 @@ both directions ("ferrotcp sends": A sends to B; "ferrotcp receives": B sends to
 Every transfer moves seeded random bytes and the receiver checks their SHA-256. Each run gets
 fresh namespaces (no cached route metrics between runs). Both stacks use the same minimum
 RTO (``--min-rto-ms``, default the kernel's own 200 ms: ferrotcp's ``min_rto_us``, the
-kernel's ``rto_min`` route attribute).
+kernel's ``rto_min`` route attribute) and the same congestion control (``--cc``, default
+CUBIC, both stacks' documented default: ferrotcp's ``congestion_control``, the kernel's
+``TCP_CONGESTION`` on every socket of both kinds of run). That matters: a machine may run
+another default (this one's is BBR, which does not reduce its rate on random loss at all),
+and the ratio would then compare two families of congestion control instead of two
+implementations of loss recovery; ``--cc kernel-default`` measures against it anyway.
 
 Output: per cell, the median seconds of each kind (from the client's ``connect`` call to the
 receiver's end of stream), their ratio ferrotcp/kernel (1.0: as fast as the kernel; the goal
@@ -78,7 +83,11 @@ KERNEL_COUNTERS = ("RetransSegs", "TCPTimeouts", "TCPLossProbes", "TCPFastRetran
 #: ferrotcp connection counters that explain recovery.
 FERROTCP_COUNTERS = ("retransmits_timeout", "retransmits_fast", "retransmits_recovery",
                      "rto_expirations", "dup_acks_received", "dup_acks_sent",
-                     "out_of_order_segments", "bytes_retransmitted", "segments_sent")
+                     "out_of_order_segments", "bytes_retransmitted", "segments_sent",
+                     "sack_blocks_sent", "sack_blocks_received", "dsacks_received",
+                     "rack_lost_bytes", "tail_loss_probes", "spurious_undone")
+#: ``--cc`` names: ferrotcp's ``congestion_control`` and the kernel's ``TCP_CONGESTION``.
+CC_NAMES = {"cubic": ("cubic", "cubic"), "newreno": ("newreno", "reno")}
 _names = itertools.count()
 
 
@@ -109,6 +118,13 @@ def kernel_stats() -> dict[str, int]:
     return out
 
 
+def set_cc(sock: socket.socket, cc: str | None) -> None:
+    """The kernel's congestion control for ``sock`` (and, on a listener, for the sockets
+    it accepts); ``None`` leaves the namespace's default. Root may pick any loaded one."""
+    if cc is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc.encode())
+
+
 def kernel_end(spec: dict[str, Any]) -> dict[str, Any]:
     """One kernel socket: the server (listens on B) or the client (connects from A); sends
     or receives ``size`` bytes. Times are ``time.monotonic()`` (shared by all processes)."""
@@ -116,17 +132,24 @@ def kernel_end(spec: dict[str, Any]) -> dict[str, Any]:
     before = kernel_stats()
     out: dict[str, Any] = {}
     if spec["listen"]:
-        ls = socket.create_server((B_IP, PORT))
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        set_cc(ls, spec.get("cc"))
+        ls.bind((B_IP, PORT))
+        ls.listen()
         ls.settimeout(STALL_S)
         print("ready", flush=True)
         conn, _ = ls.accept()
         ls.close()
     else:
         conn = socket.socket()
+        set_cc(conn, spec.get("cc"))
         conn.settimeout(STALL_S)
         out["t_start"] = time.monotonic()
         conn.connect((B_IP, PORT))
     conn.settimeout(STALL_S)
+    cc = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
+    out["cc"] = cc.rstrip(b"\0").decode()
     if spec["send"]:
         send_all(conn, payload(spec["seed"], spec["size"]), deadline)
         wait_eof(conn, deadline)
@@ -297,6 +320,14 @@ def finish(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
 # ----- one run of each kind -----
 
 
+def kernel_cc(args: argparse.Namespace) -> str | None:
+    return CC_NAMES[args.cc][1] if args.cc in CC_NAMES else None
+
+
+def ferrotcp_cc(args: argparse.Namespace) -> dict[str, str]:
+    return {"congestion_control": CC_NAMES[args.cc][0]} if args.cc in CC_NAMES else {}
+
+
 def loss_pair(cell: dict[str, Any], args: argparse.Namespace) -> tuple[Loss, Loss]:
     """Fresh loss streams A to B and B to A for one run: every run of a cell, of either
     kind, draws the same decisions."""
@@ -306,7 +337,8 @@ def loss_pair(cell: dict[str, Any], args: argparse.Namespace) -> tuple[Loss, Los
 
 def run_kernel(cell: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     a_sends = cell["a_sends"]
-    base = {"size": cell["size"], "seed": cell["seed"], "deadline": args.deadline}
+    base = {"size": cell["size"], "seed": cell["seed"], "deadline": args.deadline,
+            "cc": kernel_cc(args)}
     with netns(2) as (ns_a, ns_b):
         tun_a = tun_in(ns_a, A_IP, B_IP, args.min_rto_ms, None)
         tun_b = tun_in(ns_b, B_IP, A_IP, args.min_rto_ms, None)
@@ -325,20 +357,21 @@ def run_kernel(cell: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
             tun_b.close()
     receiver, sender = (s, c) if a_sends else (c, s)
     return {"seconds": receiver["t_end"] - c["t_start"], "sha256": receiver["sha256"],
-            "bytes": receiver["bytes"], "kernel": sender["kernel"],
+            "bytes": receiver["bytes"], "kernel": sender["kernel"], "kcc": sender["cc"],
             "lost": (a2b.lost, b2a.lost),
             "tun": (tun_a.counters(), tun_b.counters())}
 
 
 def run_ferrotcp(cell: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     a_sends = cell["a_sends"]
-    base = {"size": cell["size"], "seed": cell["seed"], "deadline": args.deadline}
+    base = {"size": cell["size"], "seed": cell["seed"], "deadline": args.deadline,
+            "cc": kernel_cc(args)}
     deadline = time.monotonic() + args.deadline
     a2b, b2a = loss_pair(cell, args)
     with netns(1) as (ns_b,):
         tun_b = tun_in(ns_b, B_IP, A_IP, args.min_rto_ms, [A_IP])
         stack = Stack(LossyTransport(tun_b, b2a, a2b), A_IP,
-                      min_rto_us=args.min_rto_ms * 1000)
+                      min_rto_us=args.min_rto_ms * 1000, **ferrotcp_cc(args))
         try:
             server = spawn_kernel_end(ns_b, {**base, "listen": True, "send": not a_sends})
             wait_ready(server, 30)
@@ -364,6 +397,7 @@ def run_ferrotcp(cell: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         out.update(seconds=s["t_end"] - t0, sha256=s["sha256"], bytes=s["bytes"])
     else:
         out["kernel"] = s["kernel"]
+    out["kcc"] = s["cc"]
     out["counters"] = counters
     out["negotiated"] = {k: tcb[k] for k in ("sack_ok", "ts_ok", "wscale_ok", "snd_mss")}
     out["lost"] = (a2b.lost, b2a.lost)
@@ -411,6 +445,9 @@ def main() -> None:
                    help="seconds one transfer may take before it counts as failed")
     p.add_argument("--lossy-handshake", action="store_true",
                    help="let the loss streams drop SYNs too (default: SYNs always pass)")
+    p.add_argument("--cc", default="cubic", choices=[*CC_NAMES, "kernel-default"],
+                   help="congestion control of both stacks (default cubic; kernel-default: "
+                        "the kernel's as configured, ferrotcp's own default)")
     p.add_argument("--kernel-end", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.kernel_end:
@@ -422,7 +459,7 @@ def main() -> None:
     directions = args.directions.split(",")
     print(f"seed {args.seed}, repeat {args.repeat}, min RTO {args.min_rto_ms} ms (both stacks), "
           f"MTU 1500, SYNs {'lossy' if args.lossy_handshake else 'exempt from loss'}, "
-          f"kernel {os.uname().release}", flush=True)
+          f"kernel {os.uname().release}, congestion control {args.cc}", flush=True)
     summary = []
     for i, (loss, mib, direction) in enumerate(itertools.product(losses, sizes, directions)):
         seed = args.seed * 1000 + i
@@ -456,7 +493,8 @@ def main() -> None:
                 if "kernel" in res:
                     kcounts[kind].append(res["kernel"])
                 print(f"  run {r + 1} {kind + '<->kernel':18} {res['seconds']:8.3f} s  {tag}  "
-                      f"lost a->b/b->a {res['lost'][0]}/{res['lost'][1]}{extra}", flush=True)
+                      f"lost a->b/b->a {res['lost'][0]}/{res['lost'][1]} kernel cc "
+                      f"{res['kcc']}{extra}", flush=True)
                 if ok:
                     times[kind].append(res["seconds"])
                 else:

@@ -16,15 +16,16 @@
 //!   set a W_max the path never carried (4.6 asks implementations to guard against this).
 //! - Fast convergence (4.7) is on, as on Linux; `set_fast_convergence` turns it off.
 //! - A full ACK ends recovery as for NewReno (RFC 6582 3.2 step 4, option 1): cwnd =
-//!   min(ssthresh, FlightSize + SMSS), then slow start back up to ssthresh; the congestion
-//!   avoidance stage, and so the epoch, starts at the first ACK with cwnd >= ssthresh.
+//!   min(ssthresh, max(FlightSize, SMSS) + SMSS), then slow start back up to ssthresh;
+//!   the congestion avoidance stage, and so the epoch, starts at the first ACK with
+//!   cwnd >= ssthresh.
 //! - Application-limited and idle periods (4.2: t "MUST NOT include" them): an ACK that
 //!   leaves nothing in flight marks the connection idle; at the next ACK the epoch start
 //!   moves later by the time since then less one smoothed RTT (the data that ACK covers was
 //!   sent about an RTT ago, so that is when sending resumed), as Linux moves it when
 //!   transmission restarts.
 
-use super::{deflate, slow_start, CongestionControl};
+use super::{slow_start, CongestionControl};
 
 /// RFC 9438 4.1.1's C, in segments per second cubed (section 5 sets it to 0.4).
 pub const C: f64 = 0.4;
@@ -272,8 +273,8 @@ impl CongestionControl for Cubic {
         self.cwnd = self.ssthresh;
     }
 
-    fn on_recovery_end(&mut self, _now_us: u64, flight: u32) {
-        self.cwnd = deflate(self.ssthresh, flight, self.mss).max(self.mss);
+    fn on_recovery_end(&mut self, _now_us: u64, limit: u32) {
+        self.cwnd = self.ssthresh.min(limit).max(self.mss);
         self.pending = 0.0;
     }
 

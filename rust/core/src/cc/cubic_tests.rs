@@ -205,8 +205,8 @@ fn timeout_resets_to_one_segment_then_k_is_zero() {
 #[test]
 fn recovery_end_deflates_and_the_epoch_waits_for_avoidance() {
     let mut cc = after_loss(100);
-    cc.on_recovery_end(T0, 10 * MSS);
-    assert_eq!(cc.cwnd(), 11 * MSS, "min(ssthresh, FlightSize + SMSS)");
+    cc.on_recovery_end(T0, 11 * MSS);
+    assert_eq!(cc.cwnd(), 11 * MSS, "min(ssthresh, the sequencing's limit)");
     cc.on_ack(T0, MSS, 10 * MSS, Some(RTT_US));
     assert_eq!(cc.cwnd(), 12 * MSS, "slow start below ssthresh");
     assert_eq!(cc.k_secs(), None);

@@ -47,9 +47,10 @@ pub trait CongestionControl: Send + Sync + Debug {
     /// 9438 4.6).
     fn on_congestion_event(&mut self, now_us: u64, flight: u32);
 
-    /// Recovery ended with a full ACK, `flight` bytes still outstanding: the window to
-    /// continue with (RFC 6582 3.2 step 4).
-    fn on_recovery_end(&mut self, now_us: u64, flight: u32);
+    /// Recovery ended with a full ACK: the window to continue with is ssthresh, but no more
+    /// than `limit` bytes (the recovery sequencing's, RFC 6582 3.2 step 4's deflation; see
+    /// `Controller`), and at least one SMSS.
+    fn on_recovery_end(&mut self, now_us: u64, limit: u32);
 
     /// The retransmission timer expired with `flight` bytes outstanding (RFC 5681 eq. 4
     /// and 5; RFC 9438 4.8).
@@ -122,14 +123,6 @@ impl CongestionAlgorithm {
 /// increase both algorithms use while cwnd < ssthresh.
 pub(crate) fn slow_start(cwnd: u32, acked: u32, mss: u32) -> u32 {
     cwnd.saturating_add(acked.min(mss))
-}
-
-/// RFC 6582 3.2 step 4, option (1): a full ACK deflates the window to
-/// min(ssthresh, FlightSize + SMSS), so that what little is in flight does not let a burst
-/// of a whole window go at once. Both algorithms end recovery this way; below ssthresh the
-/// window then slow-starts back up to it.
-pub(crate) fn deflate(ssthresh: u32, flight: u32, mss: u32) -> u32 {
-    ssthresh.min(flight.saturating_add(mss))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! with the [`Controller`](super::Controller)'s recovery): slow start, congestion
 //! avoidance with byte counting, halving on loss. In bytes.
 
-use super::{deflate, slow_start, CongestionControl};
+use super::{slow_start, CongestionControl};
 
 #[derive(Debug, Clone)]
 pub struct NewReno {
@@ -80,8 +80,8 @@ impl CongestionControl for NewReno {
         self.cwnd = self.ssthresh;
     }
 
-    fn on_recovery_end(&mut self, _now_us: u64, flight: u32) {
-        self.cwnd = deflate(self.ssthresh, flight, self.mss);
+    fn on_recovery_end(&mut self, _now_us: u64, limit: u32) {
+        self.cwnd = self.ssthresh.min(limit).max(self.mss);
         self.ca_acked = 0;
     }
 

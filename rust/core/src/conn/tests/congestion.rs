@@ -53,10 +53,10 @@ fn a_loss_keeps_seven_tenths_with_cubic_half_with_newreno() {
         assert_eq!(k.cwnd, ssthresh + 3 * MSS, "{alg:?}");
         dup_ack(&mut c, 4, una);
         assert_eq!(c.cwnd(), ssthresh + 4 * MSS, "inflation, {alg:?}");
-        // The full ACK ends recovery: min(ssthresh, FlightSize + SMSS).
+        // The full ACK ends recovery: min(ssthresh, max(FlightSize, SMSS) + SMSS).
         dup_ack(&mut c, 5, ISS + 1 + 10 * MSS);
         assert!(!c.counters().in_recovery);
-        assert_eq!(c.cwnd(), MSS, "{alg:?}");
+        assert_eq!(c.cwnd(), 2 * MSS, "{alg:?}");
         assert_eq!(c.ssthresh(), ssthresh, "{alg:?}");
     }
 }

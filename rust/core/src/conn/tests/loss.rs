@@ -87,11 +87,11 @@ fn partial_ack_retransmits_next_and_full_ack_ends_recovery() {
     let r = drain_one(&mut c, 20);
     assert_eq!((r.reason, r.seq), (SendReason::RecoveryRetransmit, partial));
     // The full ACK (everything sent before recovery began) ends it: cwnd deflates to
-    // min(ssthresh, FlightSize + SMSS) (RFC 6582 3.2 step 3).
+    // min(ssthresh, max(FlightSize, SMSS) + SMSS) (RFC 6582 3.2 step 4).
     let all = ISS + 1 + 10 * MSS;
     dup_ack(&mut c, 30, all);
     assert!(drain(&mut c, 30).is_empty());
-    assert_eq!(c.cwnd(), MSS, "nothing left in flight: FlightSize + SMSS");
+    assert_eq!(c.cwnd(), 2 * MSS, "nothing left in flight: SMSS + SMSS");
     assert_eq!(c.counters().retransmits_recovery, 1);
     // Out of recovery, growth is normal again and a new loss is a new fast retransmit; a
     // connection stuck in recovery would only inflate cwnd on these duplicates.
