@@ -5,6 +5,7 @@
 use super::events::{Disposition, Event, SendReason};
 use super::rules::{self, RuleId};
 use super::state::State;
+use super::timer_table::Timer;
 use super::Connection;
 use crate::cc::{AckAction, DupAckAction};
 use crate::wire::{TcpFlags, TcpRepr};
@@ -155,7 +156,7 @@ impl Connection {
     /// The peer's window opened while we were probing it.
     pub(super) fn leave_persist(&mut self, now: u64) {
         self.persisting = false;
-        self.rto_deadline = None;
+        self.timers.stop(Timer::Retransmit);
         self.rtt.reset_backoff();
         // The last probe was refused while the window was shut (had it been taken, this ACK
         // would cover it): send from SND.UNA again, so it goes at the head of the next
@@ -208,7 +209,7 @@ impl Connection {
         if !self.cc.in_recovery() {
             self.dupacks = 0;
         }
-        self.rto_deadline = None;
+        self.timers.stop(Timer::Retransmit);
         self.arm_rto_if_outstanding(now);
         self.tlp_acked(now);
     }

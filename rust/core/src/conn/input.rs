@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::events::{ConnError, Disposition, Event, LogKind, SegmentSummary};
 use super::rules::{self, RuleId};
 use super::state::State;
+use super::timer_table::Timer;
 use super::{Connection, ControlSegment, MIN_MSS};
 use crate::seq::SeqNum;
 use crate::wire::{TcpFlags, TcpRepr};
@@ -181,7 +182,7 @@ impl Connection {
             self.tcb.snd_wl2 = seg.ack;
             self.take_rtt_sample(now, seg.ack, seg);
             self.rtt.on_handshake_done(self.retries > 0);
-            self.rto_deadline = None;
+            self.timers.stop(Timer::Retransmit);
             self.retries = 0;
             self.owe_ack();
             self.set_state(now, State::Established, rules::SYN_SENT_RECV_SYNACK);
@@ -210,7 +211,7 @@ impl Connection {
         }
         self.take_rtt_sample(now, syn_end, seg);
         self.rtt.on_handshake_done(self.retries > 0);
-        self.rto_deadline = None;
+        self.timers.stop(Timer::Retransmit);
         self.retries = 0;
         self.tcb.snd_wnd = self.seg_wnd(seg);
         self.tcb.max_snd_wnd = self.tcb.max_snd_wnd.max(self.tcb.snd_wnd);
@@ -273,7 +274,8 @@ impl Connection {
             && (seg.seq + seg.seg_len()) == self.tcb.rcv_nxt
         {
             self.owe_ack();
-            self.time_wait_deadline = Some(now + 2 * self.config.msl_us);
+            self.timers
+                .start(Timer::TimeWait, now + 2 * self.config.msl_us);
             self.apply(rules::TIME_WAIT_RECV_FIN);
             return (Disposition::Duplicate, rules::TIME_WAIT_RECV_FIN);
         }

@@ -10,6 +10,7 @@
 use super::events::ConnError;
 use super::rules;
 use super::state::State;
+use super::timer_table::Timer;
 use super::{Connection, Error};
 
 /// RFC 9293 3.8.4 (MUST-28): the idle time defaults to no less than two hours. Linux's
@@ -104,7 +105,7 @@ impl Connection {
             State::Established | State::CloseWait | State::FinWait2
         ) && self.send_buf.is_empty()
             && self.tcb.snd_una == self.tcb.snd_max
-            && self.rto_deadline.is_none()
+            && !self.timers.is_armed(Timer::Retransmit)
     }
 
     /// When the keep-alive timer expires, if it runs: `idle` after the last segment heard,

@@ -22,6 +22,7 @@ mod sack_recovery;
 mod spec_vars;
 pub mod state;
 mod text;
+mod timer_table;
 mod timers;
 mod timestamps;
 pub(crate) mod tlp;
@@ -52,6 +53,7 @@ pub use keepalive::{
 use recovery::Recovery;
 pub use rules::RuleId;
 pub use state::State;
+use timer_table::{Timer, TimerTable};
 pub use timestamps::{ts_clock, TS_OPTION_LEN, TS_RECENT_MAX_AGE_US, TS_TICK_US};
 
 /// The least MSS we use or accept, ours or the peer's (RFC 9293 3.7.1 leaves the floor to
@@ -176,12 +178,12 @@ pub struct Connection {
     /// HighRxt, the undo watch (see `Recovery`).
     recovery: Recovery,
     dupacks: u32,
-    /// Retransmission (or persist) timer deadline.
-    rto_deadline: Option<u64>,
+    /// The protocol timers' deadlines: retransmission (or persist), tail-loss probe,
+    /// TIME-WAIT (see `timer_table.rs`).
+    timers: TimerTable,
     /// The RTO timer is running as the zero-window persist timer.
     persisting: bool,
     retries: u32,
-    time_wait_deadline: Option<u64>,
     error: Option<ConnError>,
     events: VecDeque<Event>,
     log: EventLog,
@@ -265,10 +267,9 @@ impl Connection {
             sampler: RttSampler::default(),
             recovery: Recovery::new(iss),
             dupacks: 0,
-            rto_deadline: None,
+            timers: TimerTable::default(),
             persisting: false,
             retries: 0,
-            time_wait_deadline: None,
             error: None,
             events: VecDeque::new(),
             counters: Counters::default(),
@@ -530,7 +531,7 @@ impl Connection {
             State::SynSent => {
                 self.send_buf.clear();
                 self.syn_pending = None;
-                self.rto_deadline = None;
+                self.timers.stop(Timer::Retransmit);
                 self.set_state(now, State::Closed, rules::SYN_SENT_CLOSE);
                 self.events.push_back(Event::Closed);
                 Ok(())
@@ -617,8 +618,7 @@ impl Connection {
 
     /// Go to CLOSED and stop every timer; the TCB is kept for inspection.
     pub(crate) fn enter_closed(&mut self, now: u64, rule: RuleId) {
-        self.rto_deadline = None;
-        self.time_wait_deadline = None;
+        self.timers.stop_all();
         self.syn_pending = None;
         self.rexmit_pending = None;
         self.probe_pending = false;

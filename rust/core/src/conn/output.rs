@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use super::ack_owed::OwedAck;
 use super::events::{LogKind, SegmentSummary, SendReason};
 use super::state::State;
+use super::timer_table::Timer;
 use super::{Connection, ControlSegment};
 use crate::seq::SeqNum;
 use crate::wire::{SackBlocks, TcpFlags, TcpOptions, TcpRepr};
@@ -326,9 +327,10 @@ impl Connection {
             len = 1;
         }
         if len == 0 {
-            if t.snd_wnd == 0 && data_off == 0 && self.rto_deadline.is_none() {
+            if t.snd_wnd == 0 && data_off == 0 && !self.timers.is_armed(Timer::Retransmit) {
                 self.persisting = true;
-                self.rto_deadline = Some(now + self.rtt.rto_us());
+                self.timers
+                    .start(Timer::Retransmit, now + self.rtt.rto_us());
             }
             return None;
         }
@@ -337,11 +339,12 @@ impl Connection {
         // Nagle and SWS avoidance decide about new data only: what is resent after a
         // timeout was sent before and goes as it went.
         if !retransmit && !forced && !self.may_send_new(len, room, avail, fin) {
-            if t.snd_una == t.snd_max && self.rto_deadline.is_none() {
+            if t.snd_una == t.snd_max && !self.timers.is_armed(Timer::Retransmit) {
                 // Nothing is outstanding, so no ACK will come to reconsider: the override
                 // timer runs, combined with the persist timer as 3.8.6.2.1 suggests.
                 self.persisting = true;
-                self.rto_deadline = Some(now + self.rtt.rto_us());
+                self.timers
+                    .start(Timer::Retransmit, now + self.rtt.rto_us());
             }
             return None;
         }
@@ -579,8 +582,9 @@ impl Connection {
     /// RFC 6298 5.1: start the timer when sending something that occupies sequence space,
     /// unless it runs already.
     fn arm_rto(&mut self, now: u64) {
-        if self.rto_deadline.is_none() {
-            self.rto_deadline = Some(now + self.rtt.rto_us());
+        if !self.timers.is_armed(Timer::Retransmit) {
+            self.timers
+                .start(Timer::Retransmit, now + self.rtt.rto_us());
         }
     }
 }

@@ -22,8 +22,6 @@ pub(super) struct Recovery {
     /// ACKs that carried SACK news (RFC 6675 2's duplicate acknowledgments, when they
     /// acknowledge nothing new); read by the conformance tests as `in.sack_news`.
     pub sack_news_seen: u64,
-    /// When the tail-loss probe goes (RFC 8985 7.2); `None` while it is not armed.
-    pub tlp_deadline: Option<u64>,
     /// A probe went and no ACK of new data has come since: no second one (7.3).
     pub tlp_out: bool,
     /// The probe timer expired: the output path sends the probe.
@@ -38,7 +36,6 @@ impl Recovery {
             rxt_end: iss,
             undo: Undo::default(),
             sack_news_seen: 0,
-            tlp_deadline: None,
             tlp_out: false,
             tlp_pending: false,
         }

@@ -2,6 +2,7 @@
 //! the spec's names, read by the conformance tests to compare the core with the spec step
 //! by step.
 
+use super::timer_table::Timer;
 use super::Connection;
 use crate::seq::SeqNum;
 
@@ -46,10 +47,10 @@ impl Connection {
             ("passive", b(self.passive)),
             ("held", b(!self.reasm.is_empty())),
             ("sack_ok", b(t.sack_ok)),
-            ("tlp_armed", b(self.recovery.tlp_deadline.is_some())),
+            ("tlp_armed", b(self.timers.is_armed(Timer::TailLossProbe))),
             (
                 "tlp_deadline_us",
-                self.recovery.tlp_deadline.unwrap_or(u64::MAX),
+                self.timers.get(Timer::TailLossProbe).unwrap_or(u64::MAX),
             ),
             ("tail_loss_probe", b(self.config.tail_loss_probe)),
             ("sack_news_seen", self.recovery.sack_news_seen),
@@ -61,8 +62,8 @@ impl Connection {
             ("persisting", b(self.persisting)),
             ("retries", u64::from(self.retries)),
             ("max_retries", u64::from(self.retry_limit())),
-            ("rto_armed", b(self.rto_deadline.is_some())),
-            ("time_wait_armed", b(self.time_wait_deadline.is_some())),
+            ("rto_armed", b(self.timers.is_armed(Timer::Retransmit))),
+            ("time_wait_armed", b(self.timers.is_armed(Timer::TimeWait))),
             ("keepalive_probes", u64::from(self.keepalive_state.probes)),
             // 0 while keep-alives are off, as the spec reads it.
             (

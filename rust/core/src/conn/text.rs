@@ -4,6 +4,7 @@
 use super::events::{Disposition, Event};
 use super::rules::{self, RuleId};
 use super::state::State;
+use super::timer_table::Timer;
 use super::Connection;
 use crate::seq::SeqNum;
 use crate::wire::TcpRepr;
@@ -118,8 +119,9 @@ impl Connection {
     }
 
     pub(crate) fn start_time_wait(&mut self, now: u64) {
-        self.rto_deadline = None;
+        self.timers.stop(Timer::Retransmit);
         self.rexmit_pending = None;
-        self.time_wait_deadline = Some(now + 2 * self.config.msl_us);
+        self.timers
+            .start(Timer::TimeWait, now + 2 * self.config.msl_us);
     }
 }

@@ -4,6 +4,7 @@
 use super::events::{ConnError, Event, SendReason};
 use super::rules;
 use super::state::State;
+use super::timer_table::Timer;
 use super::Connection;
 
 impl Connection {
@@ -12,17 +13,10 @@ impl Connection {
         Self::earliest(self.ack_owed.delayed_until(), self.protocol_deadline())
     }
 
-    /// The earliest deadline of every timer but the delayed ACK's (see `delack.rs`).
+    /// The earliest deadline of every timer but the delayed ACK's (see `delack.rs`): the
+    /// timer table's and the keep-alive's.
     pub(super) fn protocol_deadline(&self) -> Option<u64> {
-        let ka = self.keepalive_deadline();
-        let tlp = self.recovery.tlp_deadline;
-        Self::earliest(
-            Self::earliest(
-                Self::earliest(self.rto_deadline, self.time_wait_deadline),
-                ka,
-            ),
-            tlp,
-        )
+        Self::earliest(self.timers.earliest(), self.keepalive_deadline())
     }
 
     /// Fire whatever timers are due at `now`.
@@ -32,19 +26,19 @@ impl Connection {
         if self.on_delayed_ack_timer(now) {
             return;
         }
-        if self.time_wait_deadline.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::TimeWait, now) {
             self.enter_closed(now, rules::TIME_WAIT_TIMEOUT);
             self.events.push_back(Event::Closed);
             return;
         }
         // The probe timer runs ahead of the retransmission timer; due, it is the event
         // (`timer.tlp`), and the retransmission timer starts again behind the probe.
-        if self.recovery.tlp_deadline.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::TailLossProbe, now) {
             self.on_tlp_timer(now);
             return;
         }
-        if self.rto_deadline.is_some_and(|t| now >= t) {
-            self.rto_deadline = None;
+        if self.timers.is_due(Timer::Retransmit, now) {
+            self.timers.stop(Timer::Retransmit);
             self.disarm_tlp();
             if self.persisting {
                 self.on_persist(now);
@@ -81,7 +75,8 @@ impl Connection {
             self.counters.window_probes += 1;
         }
         self.rtt.on_timeout();
-        self.rto_deadline = Some(now + self.rtt.rto_us());
+        self.timers
+            .start(Timer::Retransmit, now + self.rtt.rto_us());
         self.note_rule(now, rules::TIMER_PROBE);
     }
 
@@ -137,13 +132,15 @@ impl Connection {
             // everything after a timed-out segment is presumed lost.
             self.tcb.snd_nxt = t.snd_una;
         }
-        self.rto_deadline = Some(now + self.rtt.rto_us());
+        self.timers
+            .start(Timer::Retransmit, now + self.rtt.rto_us());
         self.note_rule(now, rules::TIMER_RETRANSMIT);
     }
 
     pub(crate) fn arm_rto_if_outstanding(&mut self, now: u64) {
-        if self.rto_deadline.is_none() && self.tcb.snd_max != self.tcb.snd_una {
-            self.rto_deadline = Some(now + self.rtt.rto_us());
+        if !self.timers.is_armed(Timer::Retransmit) && self.tcb.snd_max != self.tcb.snd_una {
+            self.timers
+                .start(Timer::Retransmit, now + self.rtt.rto_us());
         }
     }
 }

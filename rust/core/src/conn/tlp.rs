@@ -15,6 +15,7 @@
 use super::events::SendReason;
 use super::rules;
 use super::state::State;
+use super::timer_table::Timer;
 use super::Connection;
 use crate::wire::TcpFlags;
 
@@ -28,7 +29,8 @@ impl Connection {
     /// Start or restart the probe timer (RFC 8985 7.2): after new data went, or an ACK
     /// acknowledged new data.
     pub(super) fn arm_tlp(&mut self, now: u64) {
-        self.recovery.tlp_deadline = self.pto_deadline(now);
+        self.timers
+            .set(Timer::TailLossProbe, self.pto_deadline(now));
     }
 
     fn pto_deadline(&self, now: u64) -> Option<u64> {
@@ -55,7 +57,7 @@ impl Connection {
             return None;
         }
         let srtt = self.rtt.srtt_us()?;
-        let rto = self.rto_deadline?;
+        let rto = self.timers.get(Timer::Retransmit)?;
         let mut pto = srtt.saturating_mul(2).max(TLP_MIN_PTO_US);
         if t.snd_max.distance_from(t.snd_una) <= t.snd_mss {
             pto = pto.saturating_add(TLP_DELAYED_ACK_US);
@@ -68,11 +70,12 @@ impl Connection {
     /// The probe timer expired (`timer.tlp`): the probe goes on the next `poll_transmit`,
     /// and the retransmission timer restarts behind it (RFC 8985 7.3).
     pub(super) fn on_tlp_timer(&mut self, now: u64) {
-        self.recovery.tlp_deadline = None;
+        self.timers.stop(Timer::TailLossProbe);
         self.recovery.tlp_out = true;
         self.recovery.tlp_pending = true;
         self.counters.tail_loss_probes += 1;
-        self.rto_deadline = Some(now.saturating_add(self.rtt.rto_us()));
+        self.timers
+            .start(Timer::Retransmit, now.saturating_add(self.rtt.rto_us()));
         self.note_rule(now, rules::TIMER_TLP);
     }
 
@@ -121,7 +124,7 @@ impl Connection {
 
     /// Nothing to probe any more (a timeout, recovery, the connection closed).
     pub(super) fn disarm_tlp(&mut self) {
-        self.recovery.tlp_deadline = None;
+        self.timers.stop(Timer::TailLossProbe);
         self.recovery.tlp_pending = false;
     }
 }
